@@ -1,0 +1,195 @@
+"""Model features from contract rows: OGRS-style history, needs and declared extras.
+
+:class:`ReleaseFeatures` is a scikit-learn transformer: it turns validated contract rows
+(a DataFrame) into a float matrix whose columns have names a panel can be told about.
+Ethnicity is never read. Criminal-history features are flagged so that the model can
+constrain them to never lower risk (:data:`MONOTONE_INCREASING`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from riskmodel._constants import HARM_GROUPS, NEEDS_COLUMNS, OFFENCE_WEIGHTS
+
+__all__ = ["ReleaseFeatures", "BASE_FEATURES", "MONOTONE_INCREASING", "INPUT_COLUMNS"]
+
+#: Contract columns the features are computed from (ethnicity is deliberately absent).
+INPUT_COLUMNS: tuple[str, ...] = (
+    "sex",
+    "age_at_release",
+    "previous_sanctions",
+    "index_offence",
+    "age_at_first_sanction",
+    "age_at_index_conviction",
+    "sentence_days",
+    "previous_custodial_sentences",
+    "previous_violent_sanctions",
+    "previous_breaches",
+) + NEEDS_COLUMNS
+
+BASE_FEATURES: tuple[str, ...] = (
+    "age_at_release",
+    "sex_female",
+    "previous_sanctions",
+    "copas_rate",
+    "years_since_first_sanction",
+    "index_offence_weight",
+    "index_offence_violent_or_sexual",
+    "sentence_days",
+    "previous_custodial_sentences",
+    "previous_violent_sanctions",
+    "previous_breaches",
+) + NEEDS_COLUMNS + ("needs_count",)
+
+#: Criminal-history features: more of them never lowers a score.
+MONOTONE_INCREASING: frozenset[str] = frozenset(
+    {
+        "previous_sanctions",
+        "copas_rate",
+        "previous_custodial_sentences",
+        "previous_violent_sanctions",
+        "previous_breaches",
+    }
+)
+
+_HARM = frozenset(HARM_GROUPS)
+
+
+def _column(X: pd.DataFrame, name: str) -> np.ndarray:
+    if name in X:
+        return pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64)
+    return np.full(len(X), np.nan)
+
+
+class ReleaseFeatures(TransformerMixin, BaseEstimator):
+    """Turn validated ``releases`` rows into model features.
+
+    Parameters
+    ----------
+    extra_numeric : sequence of str, default=()
+        Declared numeric extra features, passed through (NaN = unknown).
+    extra_categorical : sequence of str, default=()
+        Declared categorical extra features, coded by the categories seen in ``fit``
+        (an unseen or blank value is unknown).
+
+    Attributes
+    ----------
+    feature_names_out_ : ndarray of str
+        Names of the output columns.
+    categories_ : dict of str to list
+        Categories of each categorical extra feature.
+    ranges_ : dict of str to (float, float)
+        Training range of each numeric input, for out-of-range warnings.
+    categorical_indices_ : list of int
+        Output columns that are categorical codes.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"sex": ["M"], "age_at_release": [30.0], "previous_sanctions": [4.0],
+    ...                      "index_offence": ["robbery"]})
+    >>> ReleaseFeatures().fit(rows).transform(rows).shape
+    (1, 19)
+    """
+
+    def __init__(self, extra_numeric: Sequence[str] = (), extra_categorical: Sequence[str] = ()):
+        self.extra_numeric = extra_numeric
+        self.extra_categorical = extra_categorical
+
+    def fit(self, X, y=None):
+        """Learn categories and training ranges."""
+        X = self._frame(X)
+        self.categories_ = {
+            c: sorted(X[c].dropna().astype("string").unique().tolist()) for c in self.extra_categorical
+        }
+        base = self._base(X)
+        self.ranges_ = {}
+        for name in ("age_at_release", "previous_sanctions", "sentence_days", "previous_breaches"):
+            values = base[:, BASE_FEATURES.index(name)]
+            values = values[~np.isnan(values)]
+            if values.size:
+                self.ranges_[name] = (float(values.min()), float(values.max()))
+        for name in self.extra_numeric:
+            values = _column(X, name)
+            values = values[~np.isnan(values)]
+            if values.size:
+                self.ranges_[name] = (float(values.min()), float(values.max()))
+        self.feature_names_out_ = np.array(
+            list(BASE_FEATURES) + list(self.extra_numeric) + list(self.extra_categorical), dtype=object
+        )
+        start = len(BASE_FEATURES) + len(self.extra_numeric)
+        self.categorical_indices_ = list(range(start, start + len(self.extra_categorical)))
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        """Return the feature matrix (float64, NaN = unknown)."""
+        check_is_fitted(self, "feature_names_out_")
+        X = self._frame(X)
+        parts = [self._base(X)]
+        if self.extra_numeric:
+            parts.append(np.column_stack([_column(X, c) for c in self.extra_numeric]))
+        for name in self.extra_categorical:
+            values = X[name] if name in X else pd.Series([None] * len(X), index=X.index)
+            codes = pd.Categorical(values.astype("string"), categories=self.categories_[name]).codes
+            parts.append(np.where(codes < 0, np.nan, codes).astype(np.float64)[:, None])
+        return np.hstack(parts) if len(parts) > 1 else parts[0]
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns."""
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+    def monotone_constraints(self) -> list[int]:
+        """LightGBM's ``monotone_constraints``: +1 on criminal-history features, else 0."""
+        check_is_fitted(self, "feature_names_out_")
+        return [1 if name in MONOTONE_INCREASING else 0 for name in self.feature_names_out_]
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _frame(X) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("ReleaseFeatures expects a DataFrame of contract rows")
+        return X
+
+    @staticmethod
+    def _base(X: pd.DataFrame) -> np.ndarray:
+        n = len(X)
+        age = _column(X, "age_at_release")
+        prev = _column(X, "previous_sanctions")
+        first = _column(X, "age_at_first_sanction")
+        index_age = _column(X, "age_at_index_conviction")
+        index_age = np.where(np.isnan(index_age), age, index_age)
+        # Unlike OGRS3, no imputation of a missing first-sanction age from
+        # previous_sanctions == 0: a feature that changed with previous_sanctions through
+        # a missing value could break the monotone constraint.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            denominator = 10.0 + index_age - first
+            copas = np.where(denominator > 0, np.log((1.0 + prev) / denominator), np.nan)
+        sex = X["sex"].to_numpy(dtype=object) if "sex" in X else np.full(n, None)
+        offence = X["index_offence"] if "index_offence" in X else pd.Series([None] * n)
+        offence_weight = offence.map(OFFENCE_WEIGHTS).to_numpy(dtype=np.float64)
+        violent = np.where(offence.isna().to_numpy(), np.nan, offence.isin(_HARM).to_numpy(dtype=np.float64))
+        needs = np.column_stack([_column(X, c) for c in NEEDS_COLUMNS])
+        return np.column_stack(
+            [
+                age,
+                np.where(sex == "F", 1.0, np.where(sex == "M", 0.0, np.nan)),
+                prev,
+                copas,
+                age - first,
+                offence_weight,
+                violent,
+                _column(X, "sentence_days"),
+                _column(X, "previous_custodial_sentences"),
+                _column(X, "previous_violent_sanctions"),
+                _column(X, "previous_breaches"),
+                needs,
+                np.nansum(needs, axis=1),
+            ]
+        )

@@ -1,0 +1,139 @@
+"""Outcome labels exactly as data contract v1 defines them.
+
+For a release on day ``r``:
+
+* ``reoffence`` = 1 when any reoffence of the person has ``r < offence_date <= r + W``
+  and ``proven_date <= r + W + P`` (``W`` = ``window_days``, ``P`` = ``waiting_days``);
+* ``frequency`` = the number of such reoffences;
+* ``harm`` = 1 when any reoffence in a harm group has ``r < offence_date <= r + H`` and
+  ``proven_date <= r + H + P`` (``H`` = ``harm_window_days``).
+
+A release is eligible for ``reoffence``/``frequency`` when ``r + W + P <= as_of`` and for
+``harm`` when ``r + H + P <= as_of``. An ineligible release has an unknown outcome
+(``<NA>``), never 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from riskmodel._constants import HARM_GROUPS
+
+__all__ = ["LabelConfig", "derive_labels", "LABEL_COLUMNS"]
+
+LABEL_COLUMNS = ("release_id", "reoffence", "frequency", "harm")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Windows, waiting period and harm groups of the targets (contract defaults).
+
+    Examples
+    --------
+    >>> LabelConfig().follow_up_days
+    548
+    """
+
+    window_days: int = 365
+    harm_window_days: int = 730
+    waiting_days: int = 183
+    harm_groups: tuple[str, ...] = field(default=HARM_GROUPS)
+
+    def __post_init__(self) -> None:
+        for name in ("window_days", "harm_window_days"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.waiting_days < 0:
+            raise ValueError(f"waiting_days must be >= 0, got {self.waiting_days}")
+
+    @property
+    def follow_up_days(self) -> int:
+        """Days after release until the reoffence outcome is known."""
+        return self.window_days + self.waiting_days
+
+    @property
+    def harm_follow_up_days(self) -> int:
+        """Days after release until the harm outcome is known."""
+        return self.harm_window_days + self.waiting_days
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    """Whole calendar days since the epoch."""
+    return pd.to_datetime(values).to_numpy(dtype="datetime64[D]").astype(np.int64)
+
+
+def derive_labels(
+    releases: pd.DataFrame,
+    reoffences: pd.DataFrame,
+    *,
+    as_of: date | str | pd.Timestamp,
+    config: LabelConfig | None = None,
+) -> pd.DataFrame:
+    """Derive ``reoffence``, ``frequency`` and ``harm`` for every release.
+
+    Parameters
+    ----------
+    releases : DataFrame
+        At least ``release_id``, ``person_id``, ``release_date``.
+    reoffences : DataFrame
+        ``person_id``, ``offence_date``, ``proven_date``, ``offence``.
+    as_of : date
+        The extract date: outcomes whose follow-up ends after it are unknown.
+    config : LabelConfig, optional
+        Windows and harm groups; the contract's defaults when omitted.
+
+    Returns
+    -------
+    DataFrame
+        ``release_id, reoffence, frequency, harm`` in the order of ``releases``, as
+        nullable ``Int64`` (``<NA>`` where ineligible).
+
+    Examples
+    --------
+    >>> rel = pd.DataFrame({"release_id": ["a"], "person_id": ["p"],
+    ...                     "release_date": pd.to_datetime(["2020-01-01"])})
+    >>> off = pd.DataFrame({"person_id": ["p"], "offence_date": pd.to_datetime(["2020-03-01"]),
+    ...                     "proven_date": pd.to_datetime(["2020-05-01"]), "offence": ["robbery"]})
+    >>> derive_labels(rel, off, as_of="2023-01-01").iloc[0].tolist()
+    ['a', 1, 1, 1]
+    """
+    config = config or LabelConfig()
+    as_of_day = int(np.datetime64(pd.Timestamp(as_of).date(), "D").astype(np.int64))
+    r = _days(releases["release_date"])
+    n = len(releases)
+
+    pairs = pd.DataFrame({"row": np.arange(n), "person_id": releases["person_id"].to_numpy(), "r": r})
+    offences = pd.DataFrame(
+        {
+            "person_id": reoffences["person_id"].to_numpy(),
+            "offence": _days(reoffences["offence_date"]),
+            "proven": _days(reoffences["proven_date"]),
+            "harmful": reoffences["offence"].isin(config.harm_groups).to_numpy(),
+        }
+    )
+    joined = pairs.merge(offences, on="person_id", how="inner")
+    after = joined["offence"] - joined["r"]
+    proven_after = joined["proven"] - joined["r"]
+    counts = (after > 0) & (after <= config.window_days) & (proven_after <= config.follow_up_days)
+    harmful = (
+        joined["harmful"]
+        & (after > 0)
+        & (after <= config.harm_window_days)
+        & (proven_after <= config.harm_follow_up_days)
+    )
+    frequency = np.bincount(joined["row"].to_numpy(), weights=counts.to_numpy(), minlength=n)
+    harm_count = np.bincount(joined["row"].to_numpy(), weights=harmful.to_numpy(), minlength=n)
+
+    eligible = r + config.follow_up_days <= as_of_day
+    harm_eligible = r + config.harm_follow_up_days <= as_of_day
+    out = pd.DataFrame({"release_id": releases["release_id"].to_numpy()})
+    out["reoffence"] = pd.array(np.where(eligible, frequency > 0, 0).astype(int), dtype="Int64")
+    out["frequency"] = pd.array(frequency.astype(int), dtype="Int64")
+    out["harm"] = pd.array((harm_count > 0).astype(int), dtype="Int64")
+    out.loc[~eligible, ["reoffence", "frequency"]] = pd.NA
+    out.loc[~harm_eligible, "harm"] = pd.NA
+    return out

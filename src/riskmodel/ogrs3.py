@@ -1,0 +1,126 @@
+"""OGRS3 reference scorer: the public Offender Group Reconviction Scale v3 formula.
+
+From the Ministry of Justice's public implementation (Howard et al. 2009)::
+
+    copas = ln((1 + previous_sanctions) / (10 + age_at_index_conviction - age_at_first_sanction))
+    S = age_sex_weight + history_weight + 1.25112 * copas + offence_weight
+    p1 = logistic(1.40256 + S);  p2 = logistic(2.1217 + S)
+
+``age_at_index_conviction`` defaults to ``age_at_release`` when absent (the contract's
+rule). ``age_at_first_sanction`` has no such default, except for a first sanction
+(``previous_sanctions == 0``), where the index conviction *is* the first sanction.
+Where an input is missing or inconsistent the score is unavailable and the reason says
+why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from riskmodel._constants import OFFENCE_WEIGHTS
+
+__all__ = ["ogrs3", "ogrs3_band", "AGE_SEX_WEIGHTS", "COPAS_WEIGHT", "OGRS3_COLUMNS"]
+
+OGRS3_COLUMNS = ("ogrs3_1y", "ogrs3_2y", "ogrs3_band", "ogrs3_unavailable")
+
+COPAS_WEIGHT = 1.25112
+FIRST_SANCTION_WEIGHT = 0.12614
+REPEAT_SANCTION_WEIGHT = 0.46306
+INTERCEPT_1Y = 1.40256
+INTERCEPT_2Y = 2.1217
+
+#: (lowest age of the band, male weight, female weight), age at release.
+AGE_SEX_WEIGHTS: tuple[tuple[int, float, float], ...] = (
+    (10, 0.0, 0.785),
+    (12, 0.08392, 0.61385),
+    (14, 0.07578, 0.66952),
+    (16, -0.0616, -0.9592),
+    (18, -0.6251, -0.8975),
+    (21, -1.0515, -1.0285),
+    (25, -1.1667, -1.0528),
+    (30, -1.326, -1.1291),
+    (35, -1.368, -1.4219),
+    (40, -1.4997, -1.5247),
+    (50, -2.0253, -2.4498),
+)
+
+#: OGRS3 bands on the two-year probability: (lower bound, name).
+OGRS3_BANDS: tuple[tuple[float, str], ...] = (
+    (0.0, "low"),
+    (0.50, "medium"),
+    (0.75, "high"),
+    (0.90, "very high"),
+)
+
+
+def ogrs3_band(p2: np.ndarray | pd.Series) -> np.ndarray:
+    """Band of two-year OGRS3 probabilities: low < 50%, medium < 75%, high < 90%, very high."""
+    p2 = np.asarray(p2, dtype=float)
+    edges = np.array([b for b, _ in OGRS3_BANDS[1:]])
+    names = np.array([n for _, n in OGRS3_BANDS], dtype=object)
+    out = names[np.searchsorted(edges, p2, side="right")]
+    out[np.isnan(p2)] = None
+    return out
+
+
+def _age_sex_weight(age: np.ndarray, sex: np.ndarray) -> np.ndarray:
+    lows = np.array([low for low, _, _ in AGE_SEX_WEIGHTS])
+    male = np.array([m for _, m, _ in AGE_SEX_WEIGHTS])
+    female = np.array([f for _, _, f in AGE_SEX_WEIGHTS])
+    band = np.clip(np.searchsorted(lows, np.floor(age), side="right") - 1, 0, len(lows) - 1)
+    return np.where(sex == "F", female[band], male[band])
+
+
+def ogrs3(releases: pd.DataFrame) -> pd.DataFrame:
+    """Score releases with OGRS3.
+
+    Parameters
+    ----------
+    releases : DataFrame
+        Validated contract rows (``sex``, ``age_at_release``, ``previous_sanctions``,
+        ``index_offence``, ``age_at_first_sanction``, ``age_at_index_conviction``).
+
+    Returns
+    -------
+    DataFrame
+        ``ogrs3_1y``, ``ogrs3_2y`` (NaN where unavailable), ``ogrs3_band`` and
+        ``ogrs3_unavailable`` (the reason, or None), indexed like ``releases``.
+
+    Examples
+    --------
+    >>> row = pd.DataFrame({"sex": ["M"], "age_at_release": [25.0], "previous_sanctions": [0.0],
+    ...                     "index_offence": ["violence"], "age_at_first_sanction": [25.0],
+    ...                     "age_at_index_conviction": [25.0]})
+    >>> round(float(ogrs3(row)["ogrs3_1y"].iloc[0]), 4)
+    0.0745
+    """
+    age = releases["age_at_release"].to_numpy(dtype=float)
+    sex = releases["sex"].to_numpy(dtype=object)
+    prev = releases["previous_sanctions"].to_numpy(dtype=float)
+    index_age = releases["age_at_index_conviction"].to_numpy(dtype=float)
+    index_age = np.where(np.isnan(index_age), age, index_age)
+    first = releases["age_at_first_sanction"].to_numpy(dtype=float)
+    first = np.where(np.isnan(first) & (prev == 0), index_age, first)
+    offence_weight = releases["index_offence"].map(OFFENCE_WEIGHTS).to_numpy(dtype=float)
+
+    denominator = 10.0 + index_age - first
+    reason = np.full(len(releases), None, dtype=object)
+    reason[np.isnan(offence_weight)] = "index_offence is not an OGRS3 offence group"
+    reason[~np.isin(sex, ("M", "F"))] = "sex unknown"
+    reason[np.isnan(first)] = "age_at_first_sanction unknown"
+    reason[~np.isnan(first) & (denominator <= 0)] = (
+        "age_at_first_sanction is 10 or more years after age_at_index_conviction"
+    )
+    available = pd.isna(reason)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        copas = np.log((1.0 + prev) / denominator)
+    history = np.where(prev == 0, FIRST_SANCTION_WEIGHT, REPEAT_SANCTION_WEIGHT)
+    score = _age_sex_weight(age, sex) + history + COPAS_WEIGHT * copas + offence_weight
+    p1 = np.where(available, 1.0 / (1.0 + np.exp(-(INTERCEPT_1Y + score))), np.nan)
+    p2 = np.where(available, 1.0 / (1.0 + np.exp(-(INTERCEPT_2Y + score))), np.nan)
+    return pd.DataFrame(
+        {"ogrs3_1y": p1, "ogrs3_2y": p2, "ogrs3_band": ogrs3_band(p2), "ogrs3_unavailable": reason},
+        index=releases.index,
+    )

@@ -1,0 +1,396 @@
+"""MLflow tracking and registry: log a training run, register candidates, promote, load.
+
+Models are logged with :func:`mlflow.sklearn.log_model` using **cloudpickle**
+serialisation, chosen deliberately: the artifact holds LightGBM and riskmodel's own
+estimator types, which skops would refuse unless each were trusted by name. The registry
+is the partnership's own store under ``RISKMODEL_HOME``, written only by its own
+training runs, so unpickling its artifacts trusts nothing outside it.
+
+Registered names are ``riskmodel-reoffence``, ``riskmodel-harm`` and
+``riskmodel-frequency``. Every new version gets the alias ``candidate``;
+:func:`promote` moves ``champion`` only when every gate passes.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.config import GateConfig, ScoringConfig, TrainConfig, config_from_dict, config_to_dict
+from riskmodel.drift import feature_profile
+from riskmodel.models import BINARY_TARGETS, TARGETS, CalibratedModel
+from riskmodel.settings import Settings
+
+__all__ = [
+    "EXPERIMENT",
+    "model_name",
+    "connect",
+    "log_training",
+    "promote",
+    "PromotionDecision",
+    "ModelInfo",
+    "Champions",
+    "load_champions",
+    "CANDIDATE",
+    "CHAMPION",
+]
+
+EXPERIMENT = "riskmodel"
+CANDIDATE = "candidate"
+CHAMPION = "champion"
+
+
+def model_name(target: str) -> str:
+    """Registered model name of a target."""
+    return f"riskmodel-{target}"
+
+
+def connect(settings: Settings):
+    """Point MLflow at the settings' store and return a client.
+
+    The experiment's artifacts go under ``RISKMODEL_HOME/mlartifacts`` (an absolute
+    location: a relative default would follow the working directory).
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        client.create_experiment(EXPERIMENT, artifact_location=settings.artifact_root.as_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    return client
+
+
+def _requirements() -> list[str]:
+    # Given explicitly: MLflow's inference would load the model in a subprocess.
+    names = ["scikit-learn", "lightgbm", "pandas", "numpy", "cloudpickle"]
+    return [f"{name}=={package_version(name)}" for name in names]
+
+
+def _flat_metrics(result) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for target, tr in result.targets.items():
+        for scorer, metrics in tr.metrics.items():
+            for key, value in metrics.items():
+                if value is not None and np.isfinite(value):
+                    out[f"{target}.{scorer}.{key}"] = float(value)
+        for key, value in tr.gaps.items():
+            if value is not None and np.isfinite(value):
+                out[f"{target}.fairness.{key}"] = float(value)
+    return out
+
+
+def _write_target_artifacts(folder: Path, tr, result) -> None:
+    from riskmodel.evaluate import capture_curve
+    from riskmodel.modelcard import model_card
+    from riskmodel.plots import calibration_figure, capture_figure, figure_to_png_bytes, roc_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    y, scores = tr.test_outcome, tr.test_scores
+    if tr.target in BINARY_TARGETS:
+        (folder / "roc.png").write_bytes(figure_to_png_bytes(roc_figure(y, scores, title=f"How well the {tr.target} score ranks people")))
+        (folder / "calibration.png").write_bytes(figure_to_png_bytes(calibration_figure(y, scores, title=f"Predicted and observed {tr.target} rates")))
+    (folder / "capture.png").write_bytes(
+        figure_to_png_bytes(capture_figure(tr.test_counts, scores, title="Share of reoffences held by the top-ranked people"))
+    )
+    for grouping, table in tr.fairness.items():
+        table.to_csv(folder / f"fairness_{grouping}.csv")
+    (folder / "metrics.json").write_text(json.dumps(tr.metrics, indent=2, default=float))
+    (folder / "model_card.md").write_text(model_card(tr, result))
+    validation = {
+        "calibration_bins": _calibration_bins(y, scores["model"]) if tr.target in BINARY_TARGETS else [],
+        "capture": capture_curve(tr.test_counts, scores["model"]).to_dict(orient="list"),
+        "metrics": tr.metrics["model"],
+    }
+    (folder / "validation.json").write_text(json.dumps(validation, default=float))
+    test = tr.test_rows.copy()
+    test["__outcome"] = tr.test_outcome
+    test["__count"] = tr.test_counts
+    test.to_parquet(folder / "test_rows.parquet", index=False)
+    (folder / "feature_profile.json").write_text(json.dumps(tr.profile))
+
+
+def _calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    order = np.argsort(p, kind="stable")
+    out = []
+    for chunk in np.array_split(order, bins):
+        if len(chunk):
+            out.append({"predicted": float(p[chunk].mean()), "observed": float(y[chunk].mean()), "n": int(len(chunk))})
+    return out
+
+
+def log_training(result, settings: Settings, *, training_rows: pd.DataFrame, run_name: str | None = None) -> dict[str, str]:
+    """Log a :class:`~riskmodel.train.TrainingResult` to MLflow and register candidates.
+
+    Parameters
+    ----------
+    result : TrainingResult
+    settings : Settings
+    training_rows : DataFrame
+        The training-period releases (for the drift profile and the input example).
+    run_name : str, optional
+
+    Returns
+    -------
+    dict
+        Target → registered version number (each now aliased ``candidate``).
+    """
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    client = connect(settings)
+    versions: dict[str, str] = {}
+    config_dict = config_to_dict(result.config)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params(
+            {
+                "as_of": result.as_of.isoformat(),
+                "data_fingerprint": result.fingerprint,
+                **{f"split.{k}": v for k, v in result.split.items()},
+                **{f"labels.{k}": v for k, v in config_dict["labels"].items()},
+                **{f"params.{t}.{k}": v for t in result.targets for k, v in result.config.params_for(t).items()},
+            }
+        )
+        mlflow.log_metrics(_flat_metrics(result))
+        mlflow.set_tags({"data_fingerprint": result.fingerprint, "riskmodel_version": package_version("riskmodel")})
+        mlflow.log_dict(config_dict, "config.json")
+        example = training_rows.head(5).drop(columns=["ethnicity"], errors="ignore")
+        for target, tr in result.targets.items():
+            names = list(tr.model.feature_names_)
+            mlflow.log_dict({"features": names, "monotone_increasing": [n for n, c in zip(names, tr.model.features.monotone_constraints()) if c]}, f"{target}/features.json")
+            Xt = tr.model.features.transform(training_rows)
+            tr.profile = feature_profile(Xt, names)
+            with tempfile.TemporaryDirectory() as tmp:
+                _write_target_artifacts(Path(tmp) / target, tr, result)
+                mlflow.log_artifacts(str(Path(tmp) / target), artifact_path=target)
+            output = tr.model.predict(example)
+            info = mlflow.sklearn.log_model(
+                tr.model,
+                name=f"{target}-model",
+                serialization_format="cloudpickle",
+                signature=infer_signature(example, output),
+                input_example=example,
+                pip_requirements=_requirements(),
+                pyfunc_predict_fn="predict",
+                registered_model_name=model_name(target),
+                await_registration_for=60,
+            )
+            version = str(info.registered_model_version)
+            client.set_registered_model_alias(model_name(target), CANDIDATE, version)
+            client.set_model_version_tag(model_name(target), version, "data_fingerprint", result.fingerprint)
+            client.set_model_version_tag(model_name(target), version, "run_id", run.info.run_id)
+            client.update_model_version(model_name(target), version, description=_card_summary(tr))
+            versions[target] = version
+    return versions
+
+
+def _card_summary(tr) -> str:
+    m = tr.metrics["model"]
+    key = "auc" if tr.target in BINARY_TARGETS else "capture_at_10"
+    return f"riskmodel {tr.target} model; test {key} {m.get(key, float('nan')):.3f} on {int(m['n'])} releases."
+
+
+# --------------------------------------------------------------------------- promotion
+
+
+@dataclass
+class PromotionDecision:
+    """What ``promote`` decided, with every gate's figure."""
+
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    promoted: dict[str, str] = field(default_factory=dict)
+
+
+def _version(client, target: str, alias: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(model_name(target), alias)
+    except MlflowException:
+        return None
+
+
+def _load_test_rows(client, run_id: str, target: str) -> pd.DataFrame:
+    import mlflow
+
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{target}/test_rows.parquet")
+    return pd.read_parquet(local)
+
+
+def _load_model(version) -> CalibratedModel:
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
+
+
+def _check(decision: PromotionDecision, ok: bool, text: str) -> None:
+    decision.checks.append(("PASS " if ok else "FAIL ") + text)
+    if not ok:
+        decision.failures.append(text)
+
+
+def promote(settings: Settings, *, targets: tuple[str, ...] = TARGETS, gates: GateConfig | None = None) -> PromotionDecision:
+    """Move ``champion`` to each target's ``candidate`` if every gate passes.
+
+    All targets are decided together: when any gate fails nothing changes.
+
+    Gates (figures from the candidate's test rows):
+
+    * absolute: AUC ≥ ``min_auc``; calibration slope within ``calibration_slope``;
+      |calibration intercept| ≤ ``max_abs_calibration_intercept``; ECE ≤ ``max_ece``
+      (frequency: |observed/expected − 1| ≤ ``max_frequency_calibration_error``);
+    * fairness: calibration-in-the-large, false positive and false negative rate gaps
+      between groups of at least ``min_group_size`` people within bounds;
+    * relative: re-scored on the candidate's own test rows, the current champion's AUC
+      (frequency: capture at 10%) exceeds the candidate's by at most ``auc_tolerance``
+      and its Brier score is lower by at most ``brier_tolerance``.
+    """
+    import mlflow
+
+    from riskmodel.evaluate import binary_metrics, count_metrics
+
+    gates = gates or GateConfig()
+    client = connect(settings)
+    decision = PromotionDecision(passed=False)
+    chosen: dict[str, Any] = {}
+    for target in targets:
+        candidate = _version(client, target, CANDIDATE)
+        if candidate is None:
+            _check(decision, False, f"{target}: no version with alias '{CANDIDATE}' (train first)")
+            continue
+        champion = _version(client, target, CHAMPION)
+        if champion is not None and champion.version == candidate.version:
+            decision.checks.append(f"PASS {target}: candidate v{candidate.version} is already champion")
+            continue
+        chosen[target] = candidate
+        metrics = mlflow.get_run(candidate.run_id).data.metrics
+        prefix = f"{target}.model."
+        label = f"{target} v{candidate.version}"
+        if target in BINARY_TARGETS:
+            auc = metrics.get(prefix + "auc", float("nan"))
+            slope = metrics.get(prefix + "calibration_slope", float("nan"))
+            intercept = metrics.get(prefix + "calibration_intercept", float("nan"))
+            ece = metrics.get(prefix + "ece", float("nan"))
+            lo, hi = gates.calibration_slope
+            _check(decision, auc >= gates.min_auc, f"{label}: AUC {auc:.3f} >= {gates.min_auc}")
+            _check(decision, lo <= slope <= hi, f"{label}: calibration slope {slope:.3f} within [{lo}, {hi}]")
+            _check(decision, abs(intercept) <= gates.max_abs_calibration_intercept, f"{label}: |calibration intercept| {abs(intercept):.3f} <= {gates.max_abs_calibration_intercept}")
+            _check(decision, ece <= gates.max_ece, f"{label}: ECE {ece:.4f} <= {gates.max_ece}")
+        else:
+            ratio = metrics.get(prefix + "calibration_ratio", float("nan"))
+            _check(decision, abs(ratio - 1) <= gates.max_frequency_calibration_error, f"{label}: observed/expected {ratio:.3f} within 1 ± {gates.max_frequency_calibration_error}")
+        for grouping in ("ethnicity", "age_band"):
+            for metric, bound in (
+                ("calibration_in_the_large_gap", gates.max_calibration_gap),
+                ("false_positive_rate_gap", gates.max_false_positive_rate_gap),
+                ("false_negative_rate_gap", gates.max_false_negative_rate_gap),
+            ):
+                value = metrics.get(f"{target}.fairness.{grouping}.{metric}")
+                if value is not None:
+                    _check(decision, value <= bound, f"{label}: {grouping} {metric.replace('_', ' ')} {value:.3f} <= {bound}")
+        if champion is not None:
+            rows = _load_test_rows(client, candidate.run_id, target)
+            y, counts = rows.pop("__outcome").to_numpy(), rows.pop("__count").to_numpy()
+            new, old = _load_model(candidate), _load_model(champion)
+            if target in BINARY_TARGETS:
+                m_new = binary_metrics(y, new.predict(rows), n_boot=0)
+                m_old = binary_metrics(y, old.predict(rows), n_boot=0)
+                _check(decision, m_new["auc"] >= m_old["auc"] - gates.auc_tolerance, f"{label}: AUC {m_new['auc']:.4f} vs champion v{champion.version} {m_old['auc']:.4f} on the same {len(y)} test rows (tolerance {gates.auc_tolerance})")
+                _check(decision, m_new["brier"] <= m_old["brier"] + gates.brier_tolerance, f"{label}: Brier {m_new['brier']:.4f} vs champion v{champion.version} {m_old['brier']:.4f} (tolerance {gates.brier_tolerance})")
+            else:
+                m_new = count_metrics(counts, new.predict(rows))
+                m_old = count_metrics(counts, old.predict(rows))
+                _check(decision, m_new["capture_at_10"] >= m_old["capture_at_10"] - gates.auc_tolerance, f"{label}: capture@10% {m_new['capture_at_10']:.4f} vs champion v{champion.version} {m_old['capture_at_10']:.4f} (tolerance {gates.auc_tolerance})")
+    decision.passed = not decision.failures
+    if decision.passed:
+        for target, candidate in chosen.items():
+            client.set_registered_model_alias(model_name(target), CHAMPION, candidate.version)
+            decision.promoted[target] = candidate.version
+    return decision
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A served model's identity and validation record."""
+
+    target: str
+    name: str
+    version: str
+    run_id: str
+    fingerprint: str
+    metrics: dict[str, float]
+    model_card: str
+    validation: dict[str, Any]
+    profile: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        """``riskmodel-reoffence/3``: the name and version shown beside a score."""
+        return f"{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class Champions:
+    """The three champion models, their records and the scoring configuration."""
+
+    models: dict[str, CalibratedModel]
+    info: dict[str, ModelInfo]
+    scoring: ScoringConfig
+    config: TrainConfig
+
+    def versions(self) -> dict[str, str]:
+        """Target → ``name/version``."""
+        return {t: i.label for t, i in self.info.items()}
+
+
+def load_champions(settings: Settings, *, alias: str = CHAMPION) -> Champions:
+    """Load the aliased version of every target (for serving and batch scoring).
+
+    Raises
+    ------
+    LookupError
+        When a target has no version with the alias.
+    """
+    import mlflow
+
+    client = connect(settings)
+    models, info = {}, {}
+    config: TrainConfig | None = None
+    for target in TARGETS:
+        version = _version(client, target, alias)
+        if version is None:
+            raise LookupError(f"{model_name(target)} has no '{alias}' version: run `riskmodel train` then `riskmodel promote`")
+        models[target] = _load_model(version)
+        run = mlflow.get_run(version.run_id)
+        root = Path(mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=target))
+        info[target] = ModelInfo(
+            target=target,
+            name=version.name,
+            version=str(version.version),
+            run_id=version.run_id,
+            fingerprint=run.data.tags.get("data_fingerprint", ""),
+            metrics={k[len(target) + 1 :]: v for k, v in run.data.metrics.items() if k.startswith(f"{target}.")},
+            model_card=(root / "model_card.md").read_text(),
+            validation=json.loads((root / "validation.json").read_text()),
+            profile=json.loads((root / "feature_profile.json").read_text()),
+        )
+        if target == "reoffence":
+            config = config_from_dict(mlflow.artifacts.load_dict(f"runs:/{version.run_id}/config.json"))
+    assert config is not None
+    return Champions(models=models, info=info, scoring=config.scoring, config=config)

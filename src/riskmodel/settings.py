@@ -1,0 +1,71 @@
+"""One typed settings object, built at the entry point and passed in.
+
+All state (MLflow store, audit database, generated data, reports) lives under one home
+folder, ``RISKMODEL_HOME``, resolved to an absolute path so that a notebook started in
+``notebooks/`` and a server started elsewhere see the same store.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings", "DEFAULT_HOME"]
+
+DEFAULT_HOME = Path("~/.riskmodel")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where riskmodel keeps its state.
+
+    Parameters
+    ----------
+    home : Path
+        Absolute home folder; everything below defaults to a place inside it.
+    tracking_uri : str
+        MLflow tracking (and registry) URI. Defaults to a SQLite file in ``home``.
+    audit_url : str
+        SQLAlchemy URL of the audit database (API keys, requests, batches).
+
+    Examples
+    --------
+    >>> s = Settings.from_env({"RISKMODEL_HOME": "/tmp/rm"})
+    >>> s.tracking_uri
+    'sqlite:////tmp/rm/mlflow.db'
+    """
+
+    home: Path
+    tracking_uri: str
+    audit_url: str
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Build settings from ``RISKMODEL_HOME``, ``MLFLOW_TRACKING_URI`` and ``RISKMODEL_AUDIT_URL``."""
+        env = os.environ if environ is None else environ
+        home = Path(env.get("RISKMODEL_HOME") or DEFAULT_HOME).expanduser().resolve()
+        tracking = env.get("RISKMODEL_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
+        audit = env.get("RISKMODEL_AUDIT_URL") or f"sqlite:///{home / 'audit.db'}"
+        return cls(home=home, tracking_uri=tracking, audit_url=audit)
+
+    @property
+    def artifact_root(self) -> Path:
+        """Folder for MLflow artifacts (models, plots, model cards)."""
+        return self.home / "mlartifacts"
+
+    @property
+    def data_dir(self) -> Path:
+        """Folder for generated cohorts."""
+        return self.home / "data"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Folder for batch outputs and panel reports."""
+        return self.home / "reports"
+
+    def ensure(self) -> "Settings":
+        """Create the home folders (called by entry points, never at import)."""
+        for path in (self.home, self.artifact_root, self.data_dir, self.reports_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        return self
