@@ -163,5 +163,166 @@ def ogrs3_command(folder: Path, out_path: Path) -> None:
     click.echo(f"ogrs3: {int(scores['ogrs3_1y'].notna().sum())} scored, {int(scores['ogrs3_1y'].isna().sum())} unavailable; wrote {out_path}")
 
 
+def _print_training(result, versions) -> None:
+    click.echo(f"split: {result.split}")
+    for target, tr in result.targets.items():
+        key = "auc" if target != "frequency" else "capture_at_10"
+        figures = ", ".join(f"{name} {m.get(key, float('nan')):.3f}" for name, m in tr.metrics.items())
+        click.echo(f"{target}: test {key}: {figures}; registered version {versions.get(target, '-')} as candidate")
+
+
+def run_training(settings: Settings, data: Path, *, as_of: date, config, test_from: date | None = None):
+    """Validate, train, log and register; shared by ``train`` and ``demo``."""
+    from riskmodel.contract import ContractError, find_table, load_cohort, read_table
+    from riskmodel.registry import log_training
+    from riskmodel.train import train_models
+
+    try:
+        cohort = load_cohort(data, extra_numeric=config.extra_numeric, extra_categorical=config.extra_categorical)
+    except ContractError as exc:
+        _fail(str(exc))
+    click.echo(cohort.reconciliation())
+    for warning in cohort.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if len(cohort.rejects):
+        rejects_path = settings.reports_dir / "training_rejects.csv"
+        _write_rejects(cohort.rejects, rejects_path)
+        click.echo(f"rejected rows written to {rejects_path}")
+    truth = None
+    try:
+        truth = read_table(find_table(data, "truth"))
+        truth = truth.assign(**{c: truth[c].astype(float) for c in truth.columns if c != "release_id"})
+    except ContractError:
+        pass
+    try:
+        result = train_models(
+            cohort.releases.data, cohort.reoffences.data, as_of=as_of, config=config, truth=truth, test_from=test_from
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    train_mask = cohort.releases.data["release_date"] < pd_timestamp(result.split["test_from"])
+    versions = log_training(result, settings, training_rows=cohort.releases.data.loc[train_mask])
+    _print_training(result, versions)
+    return result, versions
+
+
+def pd_timestamp(value):
+    import pandas as pd
+
+    return pd.Timestamp(value)
+
+
+@main.command()
+@click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder with releases and reoffences (and truth, for synthetic data).")
+@click.option("--as-of", required=True, help="Extract date (YYYY-MM-DD).")
+@click.option("--test-from", default=None, help="First release date of the test period (default: from the config).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="YAML configuration (defaults: training/config.yaml).")
+@label_options
+def train(data: Path, as_of: str, test_from: str | None, config_path: Path | None, window_days, harm_window_days, waiting_days) -> None:
+    """Train the reoffence, harm and frequency models and register them as candidates."""
+    from riskmodel.config import load_config
+
+    try:
+        config = load_config(config_path)
+        config = config.with_labels(window_days=window_days, harm_window_days=harm_window_days, waiting_days=waiting_days)
+    except (ValueError, TypeError) as exc:
+        _fail(f"configuration: {exc}")
+    run_training(_settings(), data, as_of=_date(as_of, "--as-of"), config=config, test_from=_date(test_from, "--test-from"))
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="YAML configuration holding the gates.")
+@click.option("--target", "targets", multiple=True, type=click.Choice(["reoffence", "harm", "frequency"]), help="Targets to promote (default all).")
+def promote(config_path: Path | None, targets: tuple[str, ...]) -> None:
+    """Move the champion alias to the candidates if every gate passes."""
+    from riskmodel.config import load_config
+    from riskmodel.registry import promote as promote_candidates
+
+    gates = load_config(config_path).gates
+    decision = promote_candidates(_settings(), targets=targets or ("reoffence", "harm", "frequency"), gates=gates)
+    for line in decision.checks:
+        click.echo(line)
+    if not decision.passed:
+        click.echo("promotion refused; nothing changed. Failed gates:", err=True)
+        for failure in decision.failures:
+            click.echo(f"  - {failure}", err=True)
+        sys.exit(1)
+    promoted = ", ".join(f"{t} v{v}" for t, v in decision.promoted.items()) or "nothing new"
+    click.echo(f"champion: {promoted}")
+
+
+def serving_dir() -> Path:
+    """The folder holding ``service.py`` and ``bentofile.yaml``."""
+    import riskmodel
+
+    folder = Path(riskmodel.__file__).resolve().parents[2] / "serving"
+    if not (folder / "service.py").exists():
+        _fail(f"serving/service.py not found next to the package ({folder}); install riskmodel from its checkout (pip install -e .)")
+    return folder
+
+
+def serve_command(port: int, host: str) -> list[str]:
+    """The ``bentoml serve`` command line that ``riskmodel serve`` runs."""
+    return [
+        sys.executable, "-m", "bentoml", "serve", "service:RiskService",
+        "--working-dir", str(serving_dir()), "--port", str(port), "--host", host,
+    ]
+
+
+@main.command()
+@click.option("--port", type=int, default=3000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def serve(port: int, host: str) -> None:
+    """Serve the champion models over HTTP (BentoML): /score, /model, /reload, /audit."""
+    import os
+
+    settings = _settings()
+    env = {**os.environ, "RISKMODEL_HOME": str(settings.home)}
+    env.setdefault("BENTOML_HOME", str(settings.home / "bentoml"))
+    click.echo(f"serving on http://{host}:{port} (models from {settings.tracking_uri})")
+    os.execvpe(sys.executable, serve_command(port, host), env)
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys (only their hashes are stored)."""
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice(["panel", "operator", "auditor"]))
+@click.option("--label", default="", help="Who or what the key is for.")
+def keys_create(role: str, label: str) -> None:
+    """Create a key; it is printed once, alone on the last line."""
+    from riskmodel.audit import AuditStore, AuditUnavailable
+
+    try:
+        key, key_id = AuditStore(_settings().audit_url).create_key(role, label=label)
+    except AuditUnavailable as exc:
+        _fail(str(exc))
+    click.echo(f"created {role} key {key_id}; store it now, it is not shown again:")
+    click.echo(key)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys: id, role, label, created, revoked."""
+    from riskmodel.audit import AuditStore
+
+    for key in AuditStore(_settings().audit_url).list_keys():
+        revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
+        click.echo(f"{key.key_id}\t{key.role}\t{key.label}\t{key.created_at.isoformat()}\t{revoked}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke the key with KEY_ID."""
+    from riskmodel.audit import AuditStore
+
+    if not AuditStore(_settings().audit_url).revoke_key(key_id):
+        _fail(f"no live key with id {key_id}")
+    click.echo(f"revoked {key_id}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

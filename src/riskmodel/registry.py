@@ -14,6 +14,7 @@ Registered names are ``riskmodel-reoffence``, ``riskmodel-harm`` and
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
@@ -67,7 +68,8 @@ def connect(settings: Settings):
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
         client.create_experiment(EXPERIMENT, artifact_location=settings.artifact_root.as_uri())
-    mlflow.set_experiment(EXPERIMENT)
+    if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the project chose the run
+        mlflow.set_experiment(EXPERIMENT)
     return client
 
 

@@ -42,10 +42,19 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        """Build settings from ``RISKMODEL_HOME``, ``MLFLOW_TRACKING_URI`` and ``RISKMODEL_AUDIT_URL``."""
+        """Build settings from the environment.
+
+        ``RISKMODEL_HOME`` (default ``~/.riskmodel``); ``RISKMODEL_TRACKING_URI``, else
+        ``MLFLOW_TRACKING_URI``, else a SQLite store in the home; ``RISKMODEL_AUDIT_URL``,
+        else a SQLite audit database in the home.
+        """
         env = os.environ if environ is None else environ
         home = Path(env.get("RISKMODEL_HOME") or DEFAULT_HOME).expanduser().resolve()
-        tracking = env.get("RISKMODEL_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
+        tracking = (
+            env.get("RISKMODEL_TRACKING_URI")
+            or env.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{home / 'mlflow.db'}"
+        )
         audit = env.get("RISKMODEL_AUDIT_URL") or f"sqlite:///{home / 'audit.db'}"
         return cls(home=home, tracking_uri=tracking, audit_url=audit)
 

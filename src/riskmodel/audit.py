@@ -1,0 +1,259 @@
+"""Audit database: API keys (hashes only), scoring requests and batches.
+
+SQLAlchemy Core over a SQLite file under ``RISKMODEL_HOME`` by default, or PostgreSQL
+when a URL is given (``RISKMODEL_AUDIT_URL``). Writing a record is part of answering: the
+caller must treat any :class:`AuditUnavailable` as a failed request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+__all__ = [
+    "ROLES",
+    "PERMISSIONS",
+    "AuditStore",
+    "AuditUnavailable",
+    "ApiKey",
+    "hash_key",
+]
+
+ROLES: tuple[str, ...] = ("panel", "operator", "auditor")
+
+#: What each role may do.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "panel": frozenset({"score", "model"}),
+    "operator": frozenset({"score", "model", "reload"}),
+    "auditor": frozenset({"audit", "model"}),
+}
+
+_metadata = sa.MetaData()
+
+api_keys = sa.Table(
+    "api_keys",
+    _metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+score_requests = sa.Table(
+    "score_requests",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("release_ids", sa.Text, nullable=False),
+    sa.Column("model_versions", sa.Text, nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+)
+
+batches = sa.Table(
+    "batches",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+    sa.Column("operator", sa.String(200), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("input_path", sa.Text, nullable=False),
+    sa.Column("input_fingerprint", sa.String(64), nullable=False),
+    sa.Column("output_path", sa.Text, nullable=False),
+    sa.Column("model_versions", sa.Text, nullable=False),
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("rows_scored", sa.Integer, nullable=False),
+    sa.Column("rows_rejected", sa.Integer, nullable=False),
+)
+
+
+class AuditUnavailable(RuntimeError):
+    """The audit database could not be written or read."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key's identity (never the key itself)."""
+
+    key_id: str
+    role: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 of a key (keys are 256-bit random, so a plain hash is enough)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AuditStore:
+    """Keys, request records and batch records in one SQL database.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL, e.g. ``sqlite:////abs/path/audit.db`` or
+        ``postgresql+psycopg://user@127.0.0.1:5432/test``.
+
+    Examples
+    --------
+    >>> store = AuditStore("sqlite://")
+    >>> key, key_id = store.create_key("panel")
+    >>> store.authenticate(key).role
+    'panel'
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        connect_args: dict[str, Any] = {}
+        if url.startswith("postgresql"):
+            connect_args = {"connect_timeout": 3}
+        elif url.startswith("sqlite"):
+            connect_args = {"timeout": 5}
+        self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._ready = False
+
+    def create_schema(self) -> "AuditStore":
+        """Create the tables if absent."""
+        try:
+            _metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise AuditUnavailable(f"audit database {self._safe_url()} unavailable: {exc.__class__.__name__}") from exc
+        self._ready = True
+        return self
+
+    def _safe_url(self) -> str:
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    def _run(self, statement_fn):
+        if not self._ready:
+            self.create_schema()
+        try:
+            with self.engine.begin() as conn:
+                return statement_fn(conn)
+        except SQLAlchemyError as exc:
+            raise AuditUnavailable(f"audit database {self._safe_url()} unavailable: {exc.__class__.__name__}") from exc
+
+    # ------------------------------------------------------------------ keys
+    def create_key(self, role: str, *, label: str = "") -> tuple[str, str]:
+        """Create a key for ``role``; returns ``(key, key_id)``. Only the hash is stored."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        key_id = secrets.token_hex(6)
+        key = f"rk_{key_id}_{secrets.token_urlsafe(32)}"
+        self._run(
+            lambda c: c.execute(
+                api_keys.insert().values(key_id=key_id, key_hash=hash_key(key), role=role, label=label, created_at=_now())
+            )
+        )
+        return key, key_id
+
+    def authenticate(self, key: str) -> ApiKey | None:
+        """The live key matching ``key``, or None (unknown or revoked)."""
+        row = self._run(
+            lambda c: c.execute(
+                sa.select(api_keys).where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None))
+            ).first()
+        )
+        return None if row is None else ApiKey(row.key_id, row.role, row.label, row.created_at, row.revoked_at)
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke a key; False when no live key has that id."""
+        result = self._run(
+            lambda c: c.execute(
+                api_keys.update().where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=_now())
+            )
+        )
+        return result.rowcount > 0
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, live or revoked."""
+        rows = self._run(lambda c: c.execute(sa.select(api_keys).order_by(api_keys.c.created_at)).all())
+        return [ApiKey(r.key_id, r.role, r.label, r.created_at, r.revoked_at) for r in rows]
+
+    # ------------------------------------------------------------------ records
+    def record_request(
+        self,
+        *,
+        request_id: str,
+        key: ApiKey,
+        release_ids: list[str],
+        model_versions: dict[str, str],
+        outputs: list[dict[str, Any]] | str,
+    ) -> None:
+        """Record one answered scoring request (raises :class:`AuditUnavailable`)."""
+        payload = outputs if isinstance(outputs, str) else json.dumps(outputs, default=str)
+        self._run(
+            lambda c: c.execute(
+                score_requests.insert().values(
+                    request_id=request_id,
+                    key_id=key.key_id,
+                    role=key.role,
+                    requested_at=_now(),
+                    release_ids=json.dumps(release_ids),
+                    model_versions=json.dumps(model_versions),
+                    outputs=payload,
+                )
+            )
+        )
+
+    def record_batch(self, **values: Any) -> None:
+        """Record one batch run (columns of the ``batches`` table)."""
+        values = dict(values)
+        if isinstance(values.get("model_versions"), dict):
+            values["model_versions"] = json.dumps(values["model_versions"])
+        self._run(lambda c: c.execute(batches.insert().values(**values)))
+
+    def requests(self, *, limit: int = 100, release_id: str | None = None) -> list[dict[str, Any]]:
+        """Most recent request records, newest first."""
+        query = sa.select(score_requests).order_by(score_requests.c.id.desc()).limit(limit)
+        if release_id is not None:
+            query = query.where(score_requests.c.release_ids.contains(json.dumps(release_id)))
+        rows = self._run(lambda c: c.execute(query).all())
+        return [
+            {
+                "request_id": r.request_id,
+                "key_id": r.key_id,
+                "role": r.role,
+                "requested_at": r.requested_at.isoformat(),
+                "release_ids": json.loads(r.release_ids),
+                "model_versions": json.loads(r.model_versions),
+                "outputs": json.loads(r.outputs),
+            }
+            for r in rows
+        ]
+
+    def batch_records(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Most recent batch records, newest first."""
+        rows = self._run(lambda c: c.execute(sa.select(batches).order_by(batches.c.id.desc()).limit(limit)).all())
+        return [dict(r._mapping) for r in rows]
+
+    def count_requests(self) -> int:
+        """Number of recorded scoring requests."""
+        return int(self._run(lambda c: c.execute(sa.select(sa.func.count()).select_from(score_requests)).scalar()))
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

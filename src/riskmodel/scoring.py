@@ -1,0 +1,217 @@
+"""Scoring: contract rows in, the contract's scoring output out.
+
+The service and batch scoring both call :func:`score_frame`, so they cannot disagree.
+Input rows must already be validated by :func:`riskmodel.contract.validate_releases`
+(:func:`validate_for_scoring` does that with the champions' declared extra features).
+
+Priority rules (``ScoringConfig.priority_rule``), all transparent:
+
+* ``frequency``: expected number of proven reoffences (the Peterborough measure);
+* ``harm_weighted_frequency`` (default): expected reoffences × (1 + ``harm_weight`` ×
+  probability of a harmful reoffence), so harm breaks near-ties in volume;
+* ``reoffence``: probability of any proven reoffence;
+* ``harm``: probability of a violent or sexual reoffence.
+
+Rank 1 is the highest priority score; ties are broken by ``release_id`` so a rerun gives
+the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from riskmodel._constants import NEEDS_COLUMNS, NEEDS_PATHWAYS
+from riskmodel.config import ScoringConfig
+from riskmodel.contract import ValidatedTable, validate_releases
+from riskmodel.explain import top_factors_json
+from riskmodel.ogrs3 import ogrs3
+
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "PRIORITY_RULES",
+    "score_frame",
+    "rank_priority",
+    "band",
+    "validate_for_scoring",
+    "utc_now",
+]
+
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "release_id",
+    "person_id",
+    "reoffence_probability",
+    "reoffence_band",
+    "reoffence_model",
+    "harm_probability",
+    "harm_band",
+    "harm_model",
+    "frequency_expected",
+    "frequency_model",
+    "priority_rank",
+    "priority_score",
+    "priority_rule",
+    "top_factors",
+    "needs",
+    "ogrs3_1y",
+    "ogrs3_2y",
+    "ogrs3_band",
+    "warnings",
+    "scored_at",
+)
+
+PRIORITY_RULES: dict[str, str] = {
+    "frequency": "expected number of proven reoffences in 12 months",
+    "harm_weighted_frequency": "expected reoffences x (1 + weight x probability of a violent or sexual reoffence)",
+    "reoffence": "probability of any proven reoffence",
+    "harm": "probability of a violent or sexual reoffence",
+}
+
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def band(p: np.ndarray, bands: Sequence[tuple[float, str]]) -> np.ndarray:
+    """Band names of probabilities; ``bands`` are (lower edge, name) in ascending order."""
+    edges = np.array([edge for edge, _ in bands[1:]], dtype=float)
+    names = np.array([name for _, name in bands], dtype=object)
+    return names[np.searchsorted(edges, np.asarray(p, dtype=float), side="right")]
+
+
+def priority_score(rule: str, *, reoffence: np.ndarray, harm: np.ndarray, frequency: np.ndarray, harm_weight: float) -> np.ndarray:
+    """The priority score under a named rule (see module docstring)."""
+    if rule == "frequency":
+        return frequency
+    if rule == "harm_weighted_frequency":
+        return frequency * (1.0 + harm_weight * harm)
+    if rule == "reoffence":
+        return reoffence
+    if rule == "harm":
+        return harm
+    raise ValueError(f"priority_rule must be one of {sorted(PRIORITY_RULES)}, got {rule!r}")
+
+
+def rank_priority(scores: np.ndarray, release_ids: np.ndarray) -> np.ndarray:
+    """Ranks (1 = first) by descending score, ties by ``release_id``."""
+    order = np.lexsort((np.asarray(release_ids, dtype=str), -np.asarray(scores, dtype=float)))
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(1, len(order) + 1)
+    return ranks
+
+
+def validate_for_scoring(frame: pd.DataFrame, champions, **kwargs) -> ValidatedTable:
+    """Validate contract rows with the extra features the champions were trained on."""
+    return validate_releases(
+        frame,
+        extra_numeric=champions.config.extra_numeric,
+        extra_categorical=champions.config.extra_categorical,
+        **kwargs,
+    )
+
+
+def _needs_text(rows: pd.DataFrame) -> np.ndarray:
+    out = pd.Series("", index=rows.index, dtype="string")
+    for column in NEEDS_COLUMNS:
+        flagged = rows[column].to_numpy(dtype=float) == 1.0
+        pathway = NEEDS_PATHWAYS[column]
+        out = out.where(~flagged, out.where(out == "", out + "; ") + pathway)
+    return out.to_numpy(dtype=object)
+
+
+def _range_warnings(rows: pd.DataFrame, ranges: dict[str, tuple[float, float]], tolerance: float) -> pd.Series:
+    out = pd.Series("", index=rows.index, dtype="string")
+    for name, (low, high) in ranges.items():
+        if name not in rows:
+            continue
+        values = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float)
+        span = (high - low) * tolerance
+        outside = (values < low - span) | (values > high + span)
+        if outside.any():
+            text = f"{name} outside the training range {low:g}-{high:g}"
+            out = out.where(~outside, out.where(out == "", out + "; ") + text)
+    return out
+
+
+def score_frame(
+    rows: pd.DataFrame,
+    champions,
+    *,
+    explain: bool = True,
+    scored_at: str | None = None,
+    rank: bool = True,
+) -> pd.DataFrame:
+    """Score validated release rows with the champion models.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Accepted rows from :func:`validate_for_scoring`.
+    champions : Champions
+        Loaded models, their versions and the scoring configuration.
+    explain : bool
+        Compute ``top_factors`` from LightGBM's ``pred_contrib`` (costly on millions of rows).
+    scored_at : str, optional
+        Timestamp to stamp (default now, UTC).
+    rank : bool
+        Rank within ``rows``; a streaming batch ranks once at the end instead and leaves
+        ``priority_rank`` empty here.
+
+    Returns
+    -------
+    DataFrame
+        :data:`OUTPUT_COLUMNS`, one row per input row, in input order.
+    """
+    config: ScoringConfig = champions.scoring
+    models, info = champions.models, champions.info
+    rows = rows.reset_index(drop=True)
+    n = len(rows)
+    out: dict[str, object] = {"release_id": rows["release_id"].to_numpy(), "person_id": rows["person_id"].to_numpy()}
+    values = {}
+    factors = np.full(n, "[]", dtype=object)
+    for target in ("reoffence", "harm", "frequency"):
+        model = models[target]
+        Xt = model.features.transform(rows)
+        values[target] = model.predict_from_features(Xt)
+        if explain and target == "reoffence" and n:
+            contributions = model.contributions_from_features(Xt)
+            factors = top_factors_json(contributions, Xt, model.feature_names_, top=config.explain_top)
+    out["reoffence_probability"] = np.round(values["reoffence"], 6)
+    out["reoffence_band"] = band(values["reoffence"], config.reoffence_bands)
+    out["reoffence_model"] = info["reoffence"].label
+    out["harm_probability"] = np.round(values["harm"], 6)
+    out["harm_band"] = band(values["harm"], config.harm_bands)
+    out["harm_model"] = info["harm"].label
+    out["frequency_expected"] = np.round(values["frequency"], 6)
+    out["frequency_model"] = info["frequency"].label
+    score = np.round(
+        priority_score(
+            config.priority_rule,
+            reoffence=values["reoffence"],
+            harm=values["harm"],
+            frequency=values["frequency"],
+            harm_weight=config.harm_weight,
+        ),
+        6,
+    )
+    out["priority_rank"] = rank_priority(score, rows["release_id"].to_numpy()) if rank else np.full(n, -1)
+    out["priority_score"] = score
+    out["priority_rule"] = config.priority_rule
+    out["top_factors"] = factors
+    out["needs"] = _needs_text(rows)
+    reference = ogrs3(rows)
+    out["ogrs3_1y"] = np.round(reference["ogrs3_1y"].to_numpy(), 6)
+    out["ogrs3_2y"] = np.round(reference["ogrs3_2y"].to_numpy(), 6)
+    out["ogrs3_band"] = reference["ogrs3_band"].to_numpy()
+    warnings = _range_warnings(rows, models["reoffence"].features.ranges_, config.range_tolerance)
+    unavailable = reference["ogrs3_unavailable"].astype("string").reset_index(drop=True)
+    has = unavailable.notna()
+    warnings = warnings.where(~has, warnings.where(warnings == "", warnings + "; ") + "OGRS3 unavailable: " + unavailable.fillna(""))
+    out["warnings"] = warnings.to_numpy(dtype=object)
+    out["scored_at"] = scored_at or utc_now()
+    frame = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
+    return frame
