@@ -324,5 +324,75 @@ def keys_revoke(key_id: str) -> None:
     click.echo(f"revoked {key_id}")
 
 
+def run_batch(settings: Settings, input_path: Path, output_path: Path, *, report: Path | None, rejects: Path | None, capacity: int | None, explain: bool, drop_identifiers: bool = False):
+    """Score a file with the champions, record it in the audit database, write the report."""
+    from riskmodel.audit import AuditStore, AuditUnavailable
+    from riskmodel.batch import operator_name, score_file
+    from riskmodel.contract import ContractError
+    from riskmodel.registry import load_champions
+    from riskmodel.report import write_report
+
+    try:
+        champions = load_champions(settings)
+    except LookupError as exc:
+        _fail(str(exc))
+    try:
+        result = score_file(
+            input_path, output_path, champions=champions, rejects_path=rejects, capacity=capacity,
+            explain=explain, allow_identifiers=drop_identifiers, progress=sys.stderr.isatty(),
+        )
+    except ContractError as exc:
+        _fail(str(exc))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(result.reconciliation())
+    click.echo(f"scores: {result.output_path}; rejects: {result.rejects_path}")
+    if result.drift_flagged:
+        click.echo("drift: " + ", ".join(f"{n} PSI {result.drift[n]:.3f}" for n in result.drift_flagged) + f" (threshold {result.drift_threshold})")
+    else:
+        click.echo(f"drift: no feature beyond PSI {result.drift_threshold}")
+    try:
+        AuditStore(settings.audit_url).record_batch(
+            batch_id=result.batch_id, operator=operator_name(), started_at=result.started_at, finished_at=result.finished_at,
+            input_path=str(input_path.resolve()), input_fingerprint=result.input_fingerprint, output_path=str(output_path.resolve()),
+            model_versions=result.model_versions, rows_read=result.rows_read, rows_scored=result.rows_scored, rows_rejected=result.rows_rejected,
+        )
+    except AuditUnavailable as exc:
+        _fail(f"scores written but the batch could not be recorded in the audit database: {exc}")
+    if report is not None:
+        write_report(result, champions, report)
+        click.echo(f"report: {report}")
+    return result
+
+
+@main.command()
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Releases to score (CSV or Parquet).")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Scores file (.csv or .parquet).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the panel's HTML report here.")
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Rejects file (default OUTPUT.rejects.csv).")
+@click.option("--capacity", type=click.IntRange(min=1), default=None, help="Panel capacity: people in the report's list (default from the model's config).")
+@click.option("--explain", type=click.Choice(["all", "none"]), default="all", show_default=True, help="'none' skips top_factors (national-scale rescoring).")
+@click.option("--drop-identifiers", is_flag=True, help="Drop direct-identifier columns instead of refusing the file.")
+def score(input_path: Path, output_path: Path, report: Path | None, rejects: Path | None, capacity: int | None, explain: str, drop_identifiers: bool) -> None:
+    """Score a month's releases with the champion models."""
+    run_batch(_settings(), input_path, output_path, report=report, rejects=rejects, capacity=capacity, explain=explain == "all", drop_identifiers=drop_identifiers)
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder with releases and reoffences as of now.")
+@click.option("--as-of", required=True, help="Extract date of the outcome data (YYYY-MM-DD).")
+@click.option("--scores", "score_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Earlier score files (default: every batch in the audit database).")
+def backtest(data: Path, as_of: str, score_paths: tuple[Path, ...]) -> None:
+    """Compare earlier scores with the outcomes that have since matured; log to MLflow."""
+    from riskmodel.backtest import run_backtest
+
+    try:
+        outcome = run_backtest(_settings(), data, as_of=_date(as_of, "--as-of"), score_paths=score_paths)
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    for line in outcome.lines():
+        click.echo(line)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
