@@ -93,6 +93,19 @@ def _write_rejects(rejects, path: Path) -> None:
     rejects.to_csv(path, index=False)
 
 
+def _rejects_beside(out_path: Path) -> Path:
+    return out_path.with_name(f"{out_path.stem}.rejects.csv")
+
+
+def _report_rows(validated, rejects_path: Path) -> None:
+    """Warnings, rejects file and reconciliation line of whatever was read (the contract)."""
+    for warning in validated.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    _write_rejects(validated.rejects, rejects_path)
+    click.echo(validated.reconciliation())
+    click.echo(f"rejects: {rejects_path}")
+
+
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--rejects", "rejects_path", type=click.Path(path_type=Path), default=None, help="Rejects file (default FOLDER/rejects.csv).")
@@ -119,8 +132,9 @@ def validate(folder: Path, rejects_path: Path | None, drop_identifiers: bool) ->
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--as-of", required=True, help="Extract date (YYYY-MM-DD): later outcomes are unknown.")
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Labels CSV to write.")
+@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path), default=None, help="Rejects file (default OUT's name + .rejects.csv).")
 @label_options
-def labels(folder: Path, as_of: str, out_path: Path, window_days, harm_window_days, waiting_days) -> None:
+def labels(folder: Path, as_of: str, out_path: Path, rejects_path: Path | None, window_days, harm_window_days, waiting_days) -> None:
     """Derive reoffence, frequency and harm labels for every release in FOLDER."""
     from riskmodel.contract import ContractError, load_cohort
     from riskmodel.labels import derive_labels
@@ -131,7 +145,7 @@ def labels(folder: Path, as_of: str, out_path: Path, window_days, harm_window_da
         cohort = load_cohort(folder)
     except ContractError as exc:
         _fail(str(exc))
-    click.echo(cohort.reconciliation())
+    _report_rows(cohort, rejects_path or _rejects_beside(out_path))
     table = derive_labels(cohort.releases.data, cohort.reoffences.data, as_of=as_of_date, config=config)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_path, index=False)
@@ -146,16 +160,19 @@ def labels(folder: Path, as_of: str, out_path: Path, window_days, harm_window_da
 @main.command(name="ogrs3")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="CSV to write.")
-def ogrs3_command(folder: Path, out_path: Path) -> None:
+@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path), default=None, help="Rejects file (default OUT's name + .rejects.csv).")
+def ogrs3_command(folder: Path, out_path: Path, rejects_path: Path | None) -> None:
     """Score FOLDER's releases with the OGRS3 reference formula."""
     from riskmodel.contract import ContractError, find_table, read_table, validate_releases
     from riskmodel.ogrs3 import ogrs3
 
     try:
-        table = validate_releases(read_table(find_table(folder, "releases")))
+        path = find_table(folder, "releases")
+        line_offset = 2 if path.suffix.lower() == ".csv" else 1
+        table = validate_releases(read_table(path), line_offset=line_offset)
     except ContractError as exc:
         _fail(str(exc))
-    click.echo(table.reconciliation())
+    _report_rows(table, rejects_path or _rejects_beside(out_path))
     scores = ogrs3(table.data)
     scores.insert(0, "release_id", table.data["release_id"])
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -392,6 +409,70 @@ def backtest(data: Path, as_of: str, score_paths: tuple[Path, ...]) -> None:
         _fail(str(exc))
     for line in outcome.lines():
         click.echo(line)
+
+
+@main.command()
+@click.option("--people", type=click.IntRange(min=500), default=20_000, show_default=True, help="People in the synthetic cohort.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--port", type=int, default=3000, show_default=True)
+@click.option("--serve/--no-serve", "serve_after", default=True, show_default=True, help="Start the scoring service at the end.")
+def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
+    """The main job on embedded defaults: synthetic cohort, train, register, promote, score the latest month, serve."""
+    import pandas as pd
+
+    from riskmodel.config import load_config
+    from riskmodel.synth import format_summary, generate_cohort, summarise, write_cohort
+
+    settings = _settings()
+    click.echo(f"riskmodel home: {settings.home}")
+    data = settings.data_dir / "synthetic"
+    cohort = generate_cohort(people, seed=seed)
+    write_cohort(cohort, data)
+    click.echo(f"[1/5] synthetic cohort of {people} people written to {data}")
+    click.echo(format_summary(summarise(cohort)))
+
+    click.echo("[2/5] training the reoffence, harm and frequency models (tracked in MLflow)")
+    run_training(settings, data, as_of=cohort.as_of, config=load_config())
+
+    click.echo("[3/5] promoting the candidates through the quality and fairness gates")
+    from riskmodel.registry import promote as promote_candidates
+
+    decision = promote_candidates(settings, gates=load_config().gates)
+    for line in decision.checks:
+        click.echo(f"  {line}")
+    if not decision.passed:
+        _fail("the candidates failed their gates; nothing promoted")
+
+    month_start = (pd.Timestamp(cohort.as_of) - pd.offsets.MonthBegin(1)).normalize()
+    releases = cohort.releases
+    latest = releases.loc[releases["release_date"] >= month_start]
+    month = month_start.strftime("%Y-%m")
+    month_dir = settings.reports_dir / month
+    month_dir.mkdir(parents=True, exist_ok=True)
+    latest_path = month_dir / "releases.csv"
+    latest.assign(release_date=latest["release_date"].dt.strftime("%Y-%m-%d")).drop(columns=[]).to_csv(latest_path, index=False)
+    click.echo(f"[4/5] scoring the {len(latest)} releases of {month}")
+    run_batch(settings, latest_path, month_dir / "scores.csv", report=month_dir / "report.html", rejects=None, capacity=None, explain=True)
+
+    from riskmodel.audit import AuditStore
+
+    key, key_id = AuditStore(settings.audit_url).create_key("panel", label="demo")
+    click.echo(
+        f"[5/5] panel API key {key_id} created. Try:\n"
+        f"  curl -s -X POST http://127.0.0.1:{port}/score -H 'Authorization: Bearer {key}'"
+        f" -H 'Content-Type: application/json' -d @{month_dir / 'example_request.json'}"
+    )
+    example = latest.head(1).assign(release_date=latest.head(1)["release_date"].dt.strftime("%Y-%m-%d"))
+    (month_dir / "example_request.json").write_text(
+        '{"releases": ' + example.to_json(orient="records") + "}"
+    )
+    if serve_after:
+        import os
+
+        env = {**os.environ, "RISKMODEL_HOME": str(settings.home)}
+        env.setdefault("BENTOML_HOME", str(settings.home / "bentoml"))
+        click.echo(f"serving on http://127.0.0.1:{port} (Ctrl-C to stop)")
+        os.execvpe(sys.executable, serve_command(port, "127.0.0.1"), env)
 
 
 if __name__ == "__main__":  # pragma: no cover

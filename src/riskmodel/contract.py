@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,9 @@ REJECT_COLUMNS = ("table", "line", "release_id", "column", "value", "reason")
 
 _TRUE = frozenset({"true", "yes", "1", "1.0"})
 _FALSE = frozenset({"false", "no", "0", "0.0"})
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+#: ``YYYY-MM-DD``, optionally with a time and offset; the calendar day is the date part.
+_ISO_DATE = r"^(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
 
 
 class ContractError(ValueError):
@@ -137,6 +141,9 @@ def iter_table(path: Path, *, chunk_rows: int | None = 100_000) -> Iterator[pd.D
                 na_values=[],
                 chunksize=chunk_rows,
                 skipinitialspace=False,
+                # Never infer an index column: a trailing delimiter on every data row
+                # would otherwise shift every value one column to the left.
+                index_col=False,
             )
             if chunk_rows is None:
                 yield reader
@@ -147,12 +154,11 @@ def iter_table(path: Path, *, chunk_rows: int | None = 100_000) -> Iterator[pd.D
 
             parquet = pq.ParquetFile(path)
             if chunk_rows is None:
-                yield parquet.read().to_pandas()
+                yield _parquet_frame(parquet.read(), start=0)
                 return
             start = 0
             for batch in parquet.iter_batches(batch_size=chunk_rows):
-                frame = batch.to_pandas()
-                frame.index = pd.RangeIndex(start, start + len(frame))
+                frame = _parquet_frame(batch, start=start)
                 start += len(frame)
                 yield frame
         else:
@@ -167,13 +173,28 @@ def iter_table(path: Path, *, chunk_rows: int | None = 100_000) -> Iterator[pd.D
         raise
 
 
+def _parquet_frame(data, *, start: int) -> pd.DataFrame:
+    """Arrow table or batch to pandas, indexed by row number in the file.
+
+    pandas' stored index is ignored: a named index (``df.set_index("release_id")``)
+    comes back as the column it was, and an unnamed one (``__index_level_0__``, left by
+    a filtered frame) is dropped, so that line numbers are row numbers.
+    """
+    frame = data.to_pandas(ignore_metadata=True)
+    artefacts = [c for c in frame.columns if _PANDAS_INDEX.fullmatch(str(c))]
+    frame = frame.drop(columns=artefacts)
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
+
+
 # --------------------------------------------------------------------------- parsing
 
 
 def _blank(series: pd.Series) -> pd.Series:
-    if series.dtype == object or pd.api.types.is_string_dtype(series):
-        return series.isna() | (series.astype(str).str.strip() == "")
-    return series.isna()
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+        return series.isna()
+    # text, and also categorical (a Parquet dictionary column): "" is blank there too
+    return series.isna() | (series.astype(str).str.strip() == "")
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -194,10 +215,10 @@ def _dates(series: pd.Series) -> pd.Series:
         if getattr(out.dt, "tz", None) is not None:
             out = out.dt.tz_localize(None)
         return out.dt.normalize().astype("datetime64[ns]")
-    text = series.astype(str).str.strip()
-    return pd.to_datetime(text, format="ISO8601", errors="coerce").dt.normalize().astype(
-        "datetime64[ns]"
-    )
+    # Only the date part is parsed: a time zone offset would otherwise make pandas
+    # raise (all values with offsets) or warn (mixed), and a date is a calendar day.
+    day = series.astype(str).str.strip().str.extract(_ISO_DATE, expand=False)
+    return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
 
 
 def _booleans(series: pd.Series) -> pd.Series:
@@ -324,7 +345,7 @@ def validate_releases(
         Added to the row position to give the reported line (2 for CSV: the header is
         line 1; 1 for Parquet rows).
     seen_ids : set of str, optional
-        ``release_id`` values accepted in earlier chunks of the same file; updated.
+        ``release_id`` values read in earlier chunks of the same file; updated.
 
     Returns
     -------
@@ -446,7 +467,9 @@ def validate_releases(
     rejects = problems.table("releases", line_offset=line_offset)
     accepted = out.loc[~problems.bad_rows()].reset_index(drop=True)
     if seen_ids is not None:
-        seen_ids.update(accepted["release_id"])
+        # Every id read counts, accepted or not, so that chunked reading rejects the same
+        # later duplicates as reading the whole file at once.
+        seen_ids.update(ids[valid_id])
     return ValidatedTable("releases", accepted, rejects, rows_read, tuple(warnings))
 
 

@@ -21,7 +21,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from riskmodel._constants import HARM_GROUPS
+from riskmodel._constants import HARM_GROUPS, OFFENCE_GROUPS
 
 __all__ = ["LabelConfig", "derive_labels", "LABEL_COLUMNS"]
 
@@ -49,6 +49,12 @@ class LabelConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.waiting_days < 0:
             raise ValueError(f"waiting_days must be >= 0, got {self.waiting_days}")
+        # A misspelt group would silently make every harm label 0.
+        if isinstance(self.harm_groups, str) or not self.harm_groups:
+            raise ValueError(f"harm_groups must be a non-empty list of offence groups, got {self.harm_groups!r}")
+        unknown = sorted(set(self.harm_groups) - set(OFFENCE_GROUPS))
+        if unknown:
+            raise ValueError(f"harm_groups {unknown} are not OGRS3 offence groups")
 
     @property
     def follow_up_days(self) -> int:
@@ -98,8 +104,9 @@ def derive_labels(
     ...                     "release_date": pd.to_datetime(["2020-01-01"])})
     >>> off = pd.DataFrame({"person_id": ["p"], "offence_date": pd.to_datetime(["2020-03-01"]),
     ...                     "proven_date": pd.to_datetime(["2020-05-01"]), "offence": ["robbery"]})
-    >>> derive_labels(rel, off, as_of="2023-01-01").iloc[0].tolist()
-    ['a', 1, 1, 1]
+    >>> row = derive_labels(rel, off, as_of="2023-01-01").iloc[0]
+    >>> row["release_id"], int(row["reoffence"]), int(row["frequency"]), int(row["harm"])
+    ('a', 1, 1, 1)
     """
     config = config or LabelConfig()
     as_of_day = int(np.datetime64(pd.Timestamp(as_of).date(), "D").astype(np.int64))
