@@ -13,9 +13,10 @@ Accepted rows are typed for the models: ids and categories as strings, dates as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-import re
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -190,48 +191,109 @@ def _parquet_frame(data, *, start: int) -> pd.DataFrame:
 # --------------------------------------------------------------------------- parsing
 
 
-def _blank(series: pd.Series) -> pd.Series:
+_SMALL = 64  # below this many rows, plain Python beats pandas' per-call overhead
+_ISO_DATE_RE = re.compile(_ISO_DATE)
+
+
+def _blank_cell(value) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float):
+        return value != value
+    if isinstance(value, str):
+        return not value.strip()
+    return False
+
+
+def _blank(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
-        return series.isna()
+        return series.isna().to_numpy()
+    if len(series) <= _SMALL:
+        return np.array([_blank_cell(v) for v in series.to_numpy(dtype=object)], dtype=bool)
     # text, and also categorical (a Parquet dictionary column): "" is blank there too
-    return series.isna() | (series.astype(str).str.strip() == "")
+    return (series.isna() | (series.astype(str).str.strip() == "")).to_numpy()
 
 
-def _text(series: pd.Series) -> pd.Series:
-    return series.astype(str).str.strip()
+def _text(series: pd.Series) -> np.ndarray:
+    if len(series) <= _SMALL:
+        return np.array([str(v).strip() for v in series.to_numpy(dtype=object)], dtype=object)
+    return series.astype(str).str.strip().to_numpy(dtype=object)
 
 
-def _numbers(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(series):
-        return series.astype(float)
-    if pd.api.types.is_numeric_dtype(series):
-        return series.astype(float)
-    return pd.to_numeric(series.astype(str).str.strip(), errors="coerce").astype(float)
+def _isin(values: np.ndarray, allowed) -> np.ndarray:
+    if len(values) <= _SMALL:
+        allowed = frozenset(allowed)
+        return np.array([v in allowed for v in values], dtype=bool)
+    return pd.Series(values, dtype=object).isin(list(allowed)).to_numpy()
 
 
-def _dates(series: pd.Series) -> pd.Series:
+def _number_cell(value) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return np.nan
+    return np.nan
+
+
+def _numbers(series: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return series.astype(float).to_numpy()
+    if len(series) <= _SMALL:
+        return np.array([_number_cell(v) for v in series.to_numpy(dtype=object)], dtype=float)
+    return pd.to_numeric(series.astype(str).str.strip(), errors="coerce").to_numpy(dtype=float)
+
+
+def _date_cell(value) -> np.datetime64:
+    if isinstance(value, (datetime, date)):
+        return np.datetime64(value.date() if isinstance(value, datetime) else value, "D")
+    if isinstance(value, str):
+        match = _ISO_DATE_RE.match(value.strip())
+        if match:
+            try:
+                return np.datetime64(match.group(1), "D")
+            except ValueError:  # e.g. 2021-02-30
+                pass
+    return np.datetime64("NaT")
+
+
+def _dates(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(series):
         out = series
         if getattr(out.dt, "tz", None) is not None:
             out = out.dt.tz_localize(None)
-        return out.dt.normalize().astype("datetime64[ns]")
+        return out.dt.normalize().to_numpy(dtype="datetime64[ns]")
+    if len(series) <= _SMALL:
+        return np.array([_date_cell(v) for v in series.to_numpy(dtype=object)], dtype="datetime64[D]").astype(
+            "datetime64[ns]"
+        )
     # Only the date part is parsed: a time zone offset would otherwise make pandas
     # raise (all values with offsets) or warn (mixed), and a date is a calendar day.
     day = series.astype(str).str.strip().str.extract(_ISO_DATE, expand=False)
-    return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
+    return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").to_numpy(dtype="datetime64[ns]")
 
 
-def _booleans(series: pd.Series) -> pd.Series:
+_BOOLEAN_CELLS = {**{t: 1.0 for t in _TRUE}, **{f: 0.0 for f in _FALSE}}
+
+
+def _booleans(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_bool_dtype(series):
-        return series.astype(float)
+        return series.astype(float).to_numpy()
     if pd.api.types.is_numeric_dtype(series):
-        out = series.astype(float)
-        return out.where(out.isin([0.0, 1.0]) | out.isna(), np.nan)
+        out = series.astype(float).to_numpy()
+        return np.where(np.isin(out, [0.0, 1.0]), out, np.nan)
+    cells = series.to_numpy(dtype=object)
+    if len(series) <= _SMALL:
+        return np.array(
+            [float(v) if isinstance(v, (bool, np.bool_)) else _BOOLEAN_CELLS.get(str(v).strip().lower(), np.nan) for v in cells],
+            dtype=float,
+        )
     text = series.astype(str).str.strip().str.lower()
-    out = pd.Series(np.nan, index=series.index)
-    out[text.isin(_TRUE)] = 1.0
-    out[text.isin(_FALSE)] = 0.0
-    return out
+    return text.map(_BOOLEAN_CELLS).to_numpy(dtype=float)
 
 
 class _Problems:
@@ -241,8 +303,8 @@ class _Problems:
         self.frame = frame
         self.parts: list[tuple[np.ndarray, str, str]] = []
 
-    def add(self, mask: pd.Series, column: str, reason: str) -> None:
-        mask = mask.fillna(False).to_numpy(dtype=bool)
+    def add(self, mask: np.ndarray, column: str, reason: str) -> None:
+        mask = np.asarray(mask, dtype=bool)
         if mask.any():
             self.parts.append((mask, column, reason))
 
@@ -367,55 +429,56 @@ def validate_releases(
         allow_identifiers=allow_identifiers,
     )
     problems = _Problems(frame)
-    out = pd.DataFrame(index=frame.index)
+    n = len(frame)
+    out: dict[str, np.ndarray] = {}
 
     for column in ("release_id", "person_id"):
-        blank = _blank(frame[column])
-        problems.add(blank, column, "required value is blank")
+        problems.add(_blank(frame[column]), column, "required value is blank")
         out[column] = _text(frame[column])
 
     dates = _dates(frame["release_date"])
     blank = _blank(frame["release_date"])
     problems.add(blank, "release_date", "required value is blank")
-    problems.add(~blank & dates.isna(), "release_date", "not an ISO 8601 date (YYYY-MM-DD)")
+    problems.add(~blank & np.isnat(dates), "release_date", "not an ISO 8601 date (YYYY-MM-DD)")
     out["release_date"] = dates
 
-    sex = _text(frame["sex"]).str.upper()
+    sex = np.array([v.upper() for v in _text(frame["sex"])], dtype=object) if n <= _SMALL else (
+        pd.Series(_text(frame["sex"]), dtype=object).str.upper().to_numpy(dtype=object)
+    )
     blank = _blank(frame["sex"])
     problems.add(blank, "sex", "required value is blank")
-    problems.add(~blank & ~sex.isin(SEXES), "sex", "must be M or F")
+    problems.add(~blank & ~_isin(sex, SEXES), "sex", "must be M or F")
     out["sex"] = sex
 
     age = _numbers(frame["age_at_release"])
     blank = _blank(frame["age_at_release"])
     problems.add(blank, "age_at_release", "required value is blank")
-    problems.add(~blank & age.isna(), "age_at_release", "not a number")
-    problems.add(age.notna() & ((age < 10) | (age > 100)), "age_at_release", "must be 10 <= x <= 100")
+    problems.add(~blank & np.isnan(age), "age_at_release", "not a number")
+    problems.add((age < 10) | (age > 100), "age_at_release", "must be 10 <= x <= 100")
     out["age_at_release"] = age
 
     prev = _numbers(frame["previous_sanctions"])
     blank = _blank(frame["previous_sanctions"])
     problems.add(blank, "previous_sanctions", "required value is blank")
-    problems.add(~blank & prev.isna(), "previous_sanctions", "not a number")
-    problems.add(prev.notna() & (prev != np.floor(prev)), "previous_sanctions", "must be an integer")
+    problems.add(~blank & np.isnan(prev), "previous_sanctions", "not a number")
+    problems.add(~np.isnan(prev) & (prev != np.floor(prev)), "previous_sanctions", "must be an integer")
     problems.add(prev < 0, "previous_sanctions", "must be >= 0")
     out["previous_sanctions"] = prev
 
     offence = _text(frame["index_offence"])
     blank = _blank(frame["index_offence"])
     problems.add(blank, "index_offence", "required value is blank")
-    problems.add(~blank & ~offence.isin(OFFENCE_GROUPS), "index_offence", "not one of the 20 OGRS3 offence groups")
+    problems.add(~blank & ~_isin(offence, OFFENCE_GROUPS), "index_offence", "not one of the 20 OGRS3 offence groups")
     out["index_offence"] = offence
 
     for column in OPTIONAL_NUMBER_COLUMNS + OPTIONAL_INTEGER_COLUMNS:
         if column not in frame:
-            out[column] = np.nan
+            out[column] = np.full(n, np.nan)
             continue
         values = _numbers(frame[column])
-        blank = _blank(frame[column])
-        problems.add(~blank & values.isna(), column, "not a number")
+        problems.add(~_blank(frame[column]) & np.isnan(values), column, "not a number")
         if column in OPTIONAL_INTEGER_COLUMNS:
-            problems.add(values.notna() & (values != np.floor(values)), column, "must be an integer")
+            problems.add(~np.isnan(values) & (values != np.floor(values)), column, "must be an integer")
         out[column] = values
 
     first, index_age = out["age_at_first_sanction"], out["age_at_index_conviction"]
@@ -431,41 +494,39 @@ def validate_releases(
 
     for column in NEEDS_COLUMNS:
         if column not in frame:
-            out[column] = np.nan
+            out[column] = np.full(n, np.nan)
             continue
         values = _booleans(frame[column])
-        problems.add(
-            ~_blank(frame[column]) & values.isna(), column, "not a boolean (true/false, yes/no, 1/0)"
-        )
+        problems.add(~_blank(frame[column]) & np.isnan(values), column, "not a boolean (true/false, yes/no, 1/0)")
         out[column] = values
 
     if "ethnicity" in frame:
-        text = _text(frame["ethnicity"])
-        blank = _blank(frame["ethnicity"])
         lookup = {e.lower(): e for e in ETHNICITIES}
-        mapped = text.str.lower().map(lookup)
-        problems.add(~blank & mapped.isna(), "ethnicity", f"must be one of {', '.join(ETHNICITIES)}")
-        out["ethnicity"] = mapped.fillna("Unknown")
+        mapped = np.array([lookup.get(v.lower()) for v in _text(frame["ethnicity"])], dtype=object)
+        unknown = np.array([v is None for v in mapped], dtype=bool)
+        problems.add(~_blank(frame["ethnicity"]) & unknown, "ethnicity", f"must be one of {', '.join(ETHNICITIES)}")
+        out["ethnicity"] = np.where(unknown, "Unknown", mapped)
     else:
-        out["ethnicity"] = "Unknown"
+        out["ethnicity"] = np.full(n, "Unknown", dtype=object)
 
     for column in extra_numeric:
         values = _numbers(frame[column])
-        problems.add(~_blank(frame[column]) & values.isna(), column, "declared numeric extra feature: not a number")
+        problems.add(~_blank(frame[column]) & np.isnan(values), column, "declared numeric extra feature: not a number")
         out[column] = values
     for column in extra_categorical:
-        values = _text(frame[column]).where(~_blank(frame[column]), None)
-        out[column] = values
+        out[column] = np.where(_blank(frame[column]), None, _text(frame[column]))
 
     ids = out["release_id"]
     valid_id = ~_blank(frame["release_id"])
-    duplicate = ids.duplicated(keep="first") & valid_id
+    duplicate = pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy() & valid_id
     problems.add(duplicate, "release_id", "duplicate release_id: must be unique in the file")
     if seen_ids is not None:
-        problems.add(ids.isin(seen_ids) & valid_id & ~duplicate, "release_id", "duplicate release_id: must be unique in the file")
+        earlier = np.array([v in seen_ids for v in ids], dtype=bool)
+        problems.add(earlier & valid_id & ~duplicate, "release_id", "duplicate release_id: must be unique in the file")
 
     rejects = problems.table("releases", line_offset=line_offset)
-    accepted = out.loc[~problems.bad_rows()].reset_index(drop=True)
+    keep = ~problems.bad_rows()
+    accepted = pd.DataFrame({name: values[keep] for name, values in out.items()})
     if seen_ids is not None:
         # Every id read counts, accepted or not, so that chunked reading rejects the same
         # later duplicates as reading the whole file at once.
@@ -502,28 +563,29 @@ def validate_reoffences(
         allow_identifiers=allow_identifiers,
     )
     problems = _Problems(frame)
-    out = pd.DataFrame(index=frame.index)
+    out: dict[str, np.ndarray] = {}
     person = _text(frame["person_id"])
     blank = _blank(frame["person_id"])
     problems.add(blank, "person_id", "required value is blank")
     if person_ids is not None:
-        known = pd.Index(pd.unique(pd.Series(list(person_ids), dtype=object)))
-        problems.add(~blank & ~person.isin(known), "person_id", "does not match any releases.person_id")
+        known = pd.unique(pd.Series(list(person_ids), dtype=object))
+        problems.add(~blank & ~_isin(person, known), "person_id", "does not match any releases.person_id")
     out["person_id"] = person
     for column in ("offence_date", "proven_date"):
         dates = _dates(frame[column])
         blank = _blank(frame[column])
         problems.add(blank, column, "required value is blank")
-        problems.add(~blank & dates.isna(), column, "not an ISO 8601 date (YYYY-MM-DD)")
+        problems.add(~blank & np.isnat(dates), column, "not an ISO 8601 date (YYYY-MM-DD)")
         out[column] = dates
     problems.add(out["proven_date"] < out["offence_date"], "proven_date", "must be >= offence_date")
     offence = _text(frame["offence"])
     blank = _blank(frame["offence"])
     problems.add(blank, "offence", "required value is blank")
-    problems.add(~blank & ~offence.isin(OFFENCE_GROUPS), "offence", "not one of the 20 OGRS3 offence groups")
+    problems.add(~blank & ~_isin(offence, OFFENCE_GROUPS), "offence", "not one of the 20 OGRS3 offence groups")
     out["offence"] = offence
     rejects = problems.table("reoffences", line_offset=line_offset)
-    accepted = out.loc[~problems.bad_rows()].reset_index(drop=True)
+    keep = ~problems.bad_rows()
+    accepted = pd.DataFrame({name: values[keep] for name, values in out.items()})
     return ValidatedTable("reoffences", accepted, rejects, rows_read, tuple(warnings))
 
 

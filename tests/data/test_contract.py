@@ -25,6 +25,16 @@ from riskmodel.contract import (
     validate_reoffences,
 )
 
+import riskmodel.contract as contract_module
+
+
+@pytest.fixture(autouse=True, params=["row-by-row", "vectorised"])
+def parsing_path(request, monkeypatch):
+    """Run every rule through both parsers: plain Python (small frames) and pandas."""
+    monkeypatch.setattr(contract_module, "_SMALL", 10**9 if request.param == "row-by-row" else 0)
+    return request.param
+
+
 OPTIONAL_NUMERIC = (
     "age_at_first_sanction",
     "age_at_index_conviction",
