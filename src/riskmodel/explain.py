@@ -2,12 +2,18 @@
 
 Each contribution (on the calibrated log-odds) is turned into the change in probability
 it makes, ``sigmoid(z) - sigmoid(z - c)``, so a panel reads "raises the likelihood by
-about 8 points". Values are said in words, and a factor that belongs to a resettlement
-pathway names it.
+about 8 points". Values are said in words (:func:`describe_value`), and a factor that
+belongs to a resettlement pathway names it.
+
+Speed: words are worked out once per distinct (feature, value) and each factor's JSON
+once per distinct (feature, words, contribution, direction), so a million rows cost a
+few seconds on top of LightGBM's ``pred_contrib``.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +21,7 @@ import pandas as pd
 
 from riskmodel._constants import NEEDS_PATHWAYS, OFFENCE_WEIGHTS
 
-__all__ = ["describe_values", "top_factors_json", "FACTOR_PATHWAY"]
+__all__ = ["describe_value", "top_factors_json", "FACTOR_PATHWAY"]
 
 _OFFENCE_BY_WEIGHT = {round(w, 6): g.replace("_", " ") for g, w in OFFENCE_WEIGHTS.items()}
 
@@ -31,57 +37,51 @@ _NEED_WORDS = {
     "needs_family": "children and families need",
 }
 
+_COUNTS = {
+    "previous_sanctions": ("previous sanction", "previous sanctions"),
+    "previous_custodial_sentences": ("previous custodial sentence", "previous custodial sentences"),
+    "previous_violent_sanctions": ("previous violent sanction", "previous violent sanctions"),
+    "previous_breaches": ("previous breach or recall", "previous breaches or recalls"),
+    "needs_count": ("resettlement need identified", "resettlement needs identified"),
+}
 
-def _int_text(values: np.ndarray, singular: str, plural: str) -> pd.Series:
-    ints = pd.Series(values).round().astype("Int64").astype("string")
-    word = np.where(values == 1, singular, plural)
-    return ints + " " + pd.Series(word, dtype="string")
 
+def describe_value(name: str, value: float) -> str:
+    """Say one feature value in words a panel member understands.
 
-def describe_values(name: str, values: np.ndarray, *, prev: np.ndarray | None = None) -> pd.Series:
-    """Say feature ``name``'s values in words (``"not recorded"`` where unknown)."""
-    values = np.asarray(values, dtype=float)
-    unknown = np.isnan(values)
+    Examples
+    --------
+    >>> describe_value("previous_sanctions", 1.0)
+    '1 previous sanction'
+    >>> describe_value("needs_accommodation", float("nan"))
+    'accommodation need not recorded'
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        label = _NEED_WORDS.get(name, name.replace("_", " "))
+        return f"{label} not recorded"
     if name == "age_at_release":
-        text = "aged " + pd.Series(np.floor(values)).astype("Int64").astype("string") + " at release"
-    elif name == "sex_female":
-        text = pd.Series(np.where(values == 1, "female", "male"), dtype="string")
-    elif name == "previous_sanctions":
-        text = _int_text(values, "previous sanction", "previous sanctions")
-    elif name == "copas_rate":
-        # ln((1 + sanctions) / (10 + career years)): above 0 means more than one a year.
-        rate = np.exp(values)
-        level = np.select([rate >= 1.0, rate >= 0.4], ["high", "moderate"], "low")
-        text = pd.Series(level, dtype="string") + " rate of sanctions over the criminal career"
-    elif name == "years_since_first_sanction":
-        text = "first sanctioned " + pd.Series(np.round(values)).astype("Int64").astype("string") + " years before release"
-    elif name == "index_offence_weight":
-        groups = pd.Series(np.round(values, 6)).map(_OFFENCE_BY_WEIGHT).fillna("other")
-        text = "index offence: " + groups.astype("string")
-    elif name == "index_offence_violent_or_sexual":
-        text = pd.Series(np.where(values == 1, "index offence violent or sexual", "index offence not violent or sexual"), dtype="string")
-    elif name == "sentence_days":
-        text = "sentence of " + pd.Series(np.round(values)).astype("Int64").astype("string") + " days"
-    elif name == "previous_custodial_sentences":
-        text = _int_text(values, "previous custodial sentence", "previous custodial sentences")
-    elif name == "previous_violent_sanctions":
-        text = _int_text(values, "previous violent sanction", "previous violent sanctions")
-    elif name == "previous_breaches":
-        text = _int_text(values, "previous breach or recall", "previous breaches or recalls")
-    elif name in _NEED_WORDS:
-        words = _NEED_WORDS[name]
-        text = pd.Series(np.where(values == 1, words + " identified", "no " + words), dtype="string")
-    elif name == "needs_count":
-        text = _int_text(values, "resettlement need identified", "resettlement needs identified")
-    else:
-        text = name.replace("_", " ") + ": " + pd.Series(values).astype("string")
-    text = pd.Series(text, dtype="string").reset_index(drop=True)
-    label = name.replace("_", " ")
-    return text.where(~unknown, f"{label} not recorded").astype(object)
-
-
-def _escape(series: pd.Series) -> pd.Series:
-    return series.str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
+        return f"aged {math.floor(value)} at release"
+    if name == "sex_female":
+        return "female" if value == 1 else "male"
+    if name in _COUNTS:
+        one, many = _COUNTS[name]
+        return f"{round(value)} {one if round(value) == 1 else many}"
+    if name == "copas_rate":
+        # ln((1 + sanctions) / (10 + career years)): 0 means about one sanction a year.
+        rate = math.exp(value)
+        level = "high" if rate >= 1.0 else "moderate" if rate >= 0.4 else "low"
+        return f"{level} rate of sanctions over the criminal career"
+    if name == "years_since_first_sanction":
+        return f"first sanctioned {round(value)} years before release"
+    if name == "index_offence_weight":
+        return "index offence: " + _OFFENCE_BY_WEIGHT.get(round(value, 6), "other")
+    if name == "index_offence_violent_or_sexual":
+        return "index offence violent or sexual" if value == 1 else "index offence not violent or sexual"
+    if name == "sentence_days":
+        return f"sentence of {round(value)} days"
+    if name in _NEED_WORDS:
+        return f"{_NEED_WORDS[name]} identified" if value == 1 else f"no {_NEED_WORDS[name]}"
+    return f"{name.replace('_', ' ')}: {value:g}"
 
 
 def top_factors_json(
@@ -102,13 +102,13 @@ def top_factors_json(
     names : sequence of str
         Feature names.
     top : int
-        Factors kept per row (zero contributions are left out).
+        Factors kept per row (factors with no effect are left out).
 
     Returns
     -------
     ndarray of str
-        One JSON list per row: ``{"feature", "value", "contribution", "direction",
-        "pathway"}``, contribution in probability points (e.g. ``0.081`` = 8 points).
+        One JSON list per row of ``{"feature", "value", "contribution", "direction",
+        "pathway"}``, contribution in probability (``0.081`` = 8 points).
     """
     n, k = Xt.shape
     if n == 0:
@@ -120,37 +120,29 @@ def top_factors_json(
     top = min(top, k)
     order = np.argsort(-np.abs(effect), axis=1, kind="stable")[:, :top]
     rows = np.arange(n)[:, None]
-    chosen_effect = effect[rows, order]
+    chosen = np.round(effect[rows, order], 4)
+    values = Xt[rows, order]
 
-    value_text = np.empty((n, top), dtype=object)
-    for j, name in enumerate(names):
-        mask = order == j
-        if mask.any():
-            r, c = np.nonzero(mask)
-            value_text[r, c] = describe_values(name, Xt[r, j]).to_numpy()
-
-    parts = []
-    for c in range(top):
-        feature = pd.Series(np.asarray(names, dtype=object)[order[:, c]], dtype="string")
-        pathway = feature.map(lambda f: FACTOR_PATHWAY.get(f)).astype("string")
-        pathway_json = ('"' + pathway + '"').fillna("null")
-        eff = chosen_effect[:, c]
-        direction = pd.Series(np.where(eff >= 0, "raises", "lowers"), dtype="string")
-        item = (
-            '{"feature": "' + feature + '", "value": "' + _escape(pd.Series(value_text[:, c], dtype="string"))
-            + '", "contribution": ' + pd.Series(np.round(eff, 4)).astype("string")
-            + ', "direction": "' + direction + '", "pathway": ' + pathway_json + "}"
+    # One code per distinct factor; the JSON of each is built once.
+    frame = pd.DataFrame({"feature": order.ravel(), "value": values.ravel(), "effect": chosen.ravel()})
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame), use_na_sentinel=False)
+    names = list(names)
+    texts = []
+    for feature, value, eff in uniques:
+        if eff == 0:
+            texts.append(None)
+            continue
+        name = names[int(feature)]
+        texts.append(
+            json.dumps(
+                {
+                    "feature": name,
+                    "value": describe_value(name, float(value)),
+                    "contribution": float(eff),
+                    "direction": "raises" if eff > 0 else "lowers",
+                    "pathway": FACTOR_PATHWAY.get(name),
+                }
+            )
         )
-        parts.append(item.where(np.abs(eff) > 0, None))
-    frame = pd.concat(parts, axis=1)
-    return ("[" + _join_rows(frame) + "]").to_numpy(dtype=object)
-
-
-def _join_rows(frame: pd.DataFrame) -> pd.Series:
-    # Columns are ordered by effect size, so a missing (zero) factor is never followed
-    # by a present one.
-    out = frame.iloc[:, 0].fillna("")
-    for c in range(1, frame.shape[1]):
-        col = frame.iloc[:, c]
-        out = out.where(col.isna(), out + ", " + col.fillna(""))
-    return out.astype("string")
+    items = np.asarray(texts, dtype=object)[codes].reshape(n, top)
+    return np.array(["[" + ", ".join(t for t in row if t is not None) + "]" for row in items], dtype=object)

@@ -62,9 +62,12 @@ _HARM = frozenset(HARM_GROUPS)
 
 
 def _column(X: pd.DataFrame, name: str) -> np.ndarray:
-    if name in X:
-        return pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64)
-    return np.full(len(X), np.nan)
+    if name not in X:
+        return np.full(len(X), np.nan)
+    column = X[name]
+    if pd.api.types.is_float_dtype(column) or pd.api.types.is_integer_dtype(column):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
 
 
 class ReleaseFeatures(TransformerMixin, BaseEstimator):

@@ -62,6 +62,8 @@ def connect(settings: Settings):
     import mlflow
     from mlflow import MlflowClient
 
+    # Artifact downloads (model cards, profiles) are small: no progress bars on stderr.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)

@@ -38,6 +38,7 @@ __all__ = [
     "band",
     "validate_for_scoring",
     "utc_now",
+    "join_flags",
 ]
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -114,27 +115,54 @@ def validate_for_scoring(frame: pd.DataFrame, champions, **kwargs) -> ValidatedT
     )
 
 
+def join_flags(flags: np.ndarray, labels: Sequence[str], *, sep: str = "; ") -> np.ndarray:
+    """Per row, the labels of its true flags joined by ``sep`` ("" when none).
+
+    Each distinct combination of flags is joined once, so this stays fast on millions
+    of rows.
+    """
+    n, k = flags.shape
+    if n == 0:
+        return np.array([], dtype=object)
+    weights = np.left_shift(1, np.arange(k, dtype=np.int64))
+    codes = flags.astype(np.int64) @ weights
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    texts = np.array([sep.join(labels[j] for j in range(k) if code >> j & 1) for code in distinct], dtype=object)
+    return texts[inverse.reshape(-1)]
+
+
 def _needs_text(rows: pd.DataFrame) -> np.ndarray:
-    out = pd.Series("", index=rows.index, dtype="string")
-    for column in NEEDS_COLUMNS:
-        flagged = rows[column].to_numpy(dtype=float) == 1.0
-        pathway = NEEDS_PATHWAYS[column]
-        out = out.where(~flagged, out.where(out == "", out + "; ") + pathway)
-    return out.to_numpy(dtype=object)
+    flags = np.column_stack([rows[c].to_numpy(dtype=float) == 1.0 for c in NEEDS_COLUMNS])
+    return join_flags(flags, [NEEDS_PATHWAYS[c] for c in NEEDS_COLUMNS])
 
 
-def _range_warnings(rows: pd.DataFrame, ranges: dict[str, tuple[float, float]], tolerance: float) -> pd.Series:
-    out = pd.Series("", index=rows.index, dtype="string")
+def _warnings(rows: pd.DataFrame, ranges: dict[str, tuple[float, float]], tolerance: float, unavailable: np.ndarray) -> np.ndarray:
+    flags, labels = [], []
     for name, (low, high) in ranges.items():
         if name not in rows:
             continue
         values = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float)
         span = (high - low) * tolerance
-        outside = (values < low - span) | (values > high + span)
-        if outside.any():
-            text = f"{name} outside the training range {low:g}-{high:g}"
-            out = out.where(~outside, out.where(out == "", out + "; ") + text)
-    return out
+        flags.append((values < low - span) | (values > high + span))
+        labels.append(f"{name} outside the training range {low:g}-{high:g}")
+    reasons = sorted({r for r in unavailable if r is not None})
+    for reason in reasons:
+        flags.append(unavailable == reason)
+        labels.append(f"OGRS3 unavailable: {reason}")
+    if not flags:
+        return np.full(len(rows), "", dtype=object)
+    return join_flags(np.column_stack(flags), labels)
+
+
+def _features_of(model, rows: pd.DataFrame, done: list[tuple[object, np.ndarray]]) -> np.ndarray:
+    """The model's feature matrix, reusing one already computed by an identical step."""
+    features = model.features
+    for other, Xt in done:
+        if other.get_params() == features.get_params() and other.categories_ == features.categories_:
+            return Xt
+    Xt = features.transform(rows)
+    done.append((features, Xt))
+    return Xt
 
 
 def score_frame(
@@ -173,9 +201,10 @@ def score_frame(
     out: dict[str, object] = {"release_id": rows["release_id"].to_numpy(), "person_id": rows["person_id"].to_numpy()}
     values = {}
     factors = np.full(n, "[]", dtype=object)
+    transformed: list[tuple[object, np.ndarray]] = []
     for target in ("reoffence", "harm", "frequency"):
         model = models[target]
-        Xt = model.features.transform(rows)
+        Xt = _features_of(model, rows, transformed)
         values[target] = model.predict_from_features(Xt)
         if explain and target == "reoffence" and n:
             contributions = model.contributions_from_features(Xt)
@@ -207,11 +236,9 @@ def score_frame(
     out["ogrs3_1y"] = np.round(reference["ogrs3_1y"].to_numpy(), 6)
     out["ogrs3_2y"] = np.round(reference["ogrs3_2y"].to_numpy(), 6)
     out["ogrs3_band"] = reference["ogrs3_band"].to_numpy()
-    warnings = _range_warnings(rows, models["reoffence"].features.ranges_, config.range_tolerance)
-    unavailable = reference["ogrs3_unavailable"].astype("string").reset_index(drop=True)
-    has = unavailable.notna()
-    warnings = warnings.where(~has, warnings.where(warnings == "", warnings + "; ") + "OGRS3 unavailable: " + unavailable.fillna(""))
-    out["warnings"] = warnings.to_numpy(dtype=object)
+    out["warnings"] = _warnings(
+        rows, models["reoffence"].features.ranges_, config.range_tolerance, reference["ogrs3_unavailable"].to_numpy(dtype=object)
+    )
     out["scored_at"] = scored_at or utc_now()
     frame = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
     return frame
