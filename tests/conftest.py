@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -91,3 +94,76 @@ def isolated_home(tmp_path_factory, monkeypatch):
     for name in ("RISKMODEL_TRACKING_URI", "MLFLOW_TRACKING_URI", "RISKMODEL_AUDIT_URL"):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+# --------------------------------------------------------------------------- trained models
+
+#: Small but real training settings for tests: fewer trees and bootstrap draws, and
+#: gates widened for a cohort of a few thousand people (the product's gates are in
+#: ``training/config.yaml``; a test that checks the gates sets its own).
+TEST_CONFIG = {
+    "n_boot": 20,
+    "params": {"default": {"n_estimators": 120, "learning_rate": 0.08}},
+    "gates": {
+        "min_auc": 0.55,
+        "calibration_slope": [0.5, 2.0],
+        "max_abs_calibration_intercept": 0.5,
+        "max_ece": 0.1,
+        "max_frequency_calibration_error": 0.3,
+        "max_calibration_gap": 0.5,
+        "max_false_positive_rate_gap": 0.6,
+        "max_false_negative_rate_gap": 0.6,
+    },
+}
+
+
+@dataclass
+class TrainedHome:
+    """A riskmodel home with a synthetic cohort, one trained run and promoted champions."""
+
+    home: Path
+    data: Path
+    cohort: object
+    settings: object
+    config: object
+    versions: dict
+
+    def env(self) -> dict[str, str]:
+        """Environment for a subprocess (CLI, server) that should use this home."""
+        env = {k: v for k, v in os.environ.items() if k not in ("RISKMODEL_TRACKING_URI", "MLFLOW_TRACKING_URI", "RISKMODEL_AUDIT_URL")}
+        env["RISKMODEL_HOME"] = str(self.home)
+        env["BENTOML_HOME"] = str(self.home / "bentoml")
+        return env
+
+
+def build_trained_home(root: Path, *, people: int = 3000, seed: int = 1) -> TrainedHome:
+    """Generate a cohort, train, register and promote into ``root`` (a fresh home)."""
+    from riskmodel.config import config_from_dict
+    from riskmodel.contract import load_cohort
+    from riskmodel.registry import log_training, promote
+    from riskmodel.settings import Settings
+    from riskmodel.synth import generate_cohort, write_cohort
+    from riskmodel.train import train_models
+
+    settings = Settings.from_env({"RISKMODEL_HOME": str(root)}).ensure()
+    cohort = generate_cohort(people, seed=seed)
+    data = settings.data_dir / "synthetic"
+    write_cohort(cohort, data)
+    config = config_from_dict(TEST_CONFIG)
+    validated = load_cohort(data)
+    result = train_models(validated.releases.data, validated.reoffences.data, as_of=cohort.as_of, config=config, truth=cohort.truth)
+    training_rows = validated.releases.data.loc[validated.releases.data["release_date"] < pd.Timestamp(result.split["test_from"])]
+    versions = log_training(result, settings, training_rows=training_rows)
+    decision = promote(settings, gates=config.gates)
+    assert decision.passed, decision.failures
+    return TrainedHome(home=root, data=data, cohort=cohort, settings=settings, config=config, versions=versions)
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory) -> TrainedHome:
+    """One trained and promoted home shared by the session (read-only for tests).
+
+    Tests that change the registry (promote, reload) build their own with
+    :func:`build_trained_home`.
+    """
+    return build_trained_home(tmp_path_factory.mktemp("trained_home"))
