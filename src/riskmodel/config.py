@@ -58,10 +58,10 @@ class GateConfig:
     max_abs_calibration_intercept: float = 0.2
     max_ece: float = 0.05
     max_frequency_calibration_error: float = 0.10
-    max_calibration_gap: float = 0.10
+    max_calibration_gap: float = 0.15
     max_false_positive_rate_gap: float = 0.20
     max_false_negative_rate_gap: float = 0.20
-    min_group_size: int = 50
+    min_group_size: int = 100
 
 
 @dataclass(frozen=True)

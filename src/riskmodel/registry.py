@@ -296,15 +296,18 @@ def promote(settings: Settings, *, targets: tuple[str, ...] = TARGETS, gates: Ga
         else:
             ratio = metrics.get(prefix + "calibration_ratio", float("nan"))
             _check(decision, abs(ratio - 1) <= gates.max_frequency_calibration_error, f"{label}: observed/expected {ratio:.3f} within 1 ± {gates.max_frequency_calibration_error}")
-        for grouping in ("ethnicity", "age_band"):
-            for metric, bound in (
-                ("calibration_in_the_large_gap", gates.max_calibration_gap),
-                ("false_positive_rate_gap", gates.max_false_positive_rate_gap),
-                ("false_negative_rate_gap", gates.max_false_negative_rate_gap),
-            ):
-                value = metrics.get(f"{target}.fairness.{grouping}.{metric}")
-                if value is not None:
-                    _check(decision, value <= bound, f"{label}: {grouping} {metric.replace('_', ' ')} {value:.3f} <= {bound}")
+        # Calibration must hold in every group. Error rates at a fixed threshold are
+        # compared across ethnic groups only: age drives risk, so younger people are
+        # rightly flagged more often and age-band error-rate gaps are expected.
+        for grouping, metric, bound in (
+            ("ethnicity", "calibration_in_the_large_gap", gates.max_calibration_gap),
+            ("age_band", "calibration_in_the_large_gap", gates.max_calibration_gap),
+            ("ethnicity", "false_positive_rate_gap", gates.max_false_positive_rate_gap),
+            ("ethnicity", "false_negative_rate_gap", gates.max_false_negative_rate_gap),
+        ):
+            value = metrics.get(f"{target}.fairness.{grouping}.{metric}")
+            if value is not None:
+                _check(decision, value <= bound, f"{label}: {grouping} {metric.replace('_', ' ')} {value:.3f} <= {bound}")
         if champion is not None:
             rows = _load_test_rows(client, candidate.run_id, target)
             y, counts = rows.pop("__outcome").to_numpy(), rows.pop("__count").to_numpy()
