@@ -36,7 +36,7 @@ class SplitConfig:
 
     Releases before ``test_from`` train the models; later eligible releases are split by
     person (``calibration_share`` to calibration, the rest to test). ``test_from``
-    defaults to one year before the last release whose harm outcome is known, so every
+    defaults to two years before the last release whose harm outcome is known, so every
     target has a test period. ``validation_share`` of training people are held out for
     early stopping.
     """
@@ -49,7 +49,11 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class GateConfig:
-    """Written-down gates a candidate must pass to become champion."""
+    """Written-down gates a candidate must pass to become champion.
+
+    Calibration bounds are widened by ``uncertainty_z`` standard errors of the figure on
+    the candidate's test rows (see :func:`riskmodel.registry.promote`).
+    """
 
     min_auc: float = 0.60
     auc_tolerance: float = 0.01
@@ -62,6 +66,7 @@ class GateConfig:
     max_false_positive_rate_gap: float = 0.20
     max_false_negative_rate_gap: float = 0.20
     min_group_size: int = 100
+    uncertainty_z: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from fairlearn.metrics import MetricFrame, count, false_negative_rate, false_pos
 
 from riskmodel.evaluate import auc_interval
 
-__all__ = ["AGE_BANDS", "AUDIT_COLUMNS", "GAP_METRICS", "age_band", "fairness_audit", "fairness_gaps", "nij_fairness_index"]
+__all__ = ["AGE_BANDS", "AUDIT_COLUMNS", "GAP_METRICS", "age_band", "fairness_audit", "fairness_gaps", "fairness_gap_errors", "nij_fairness_index"]
 
 #: Age bands at release: (lowest age of the band, label).
 AGE_BANDS: tuple[tuple[float, str], ...] = (
@@ -253,6 +253,40 @@ def fairness_gaps(tables: Mapping[str, pd.DataFrame], *, min_group_size: int = 3
             values = big[metric].dropna()
             gaps[f"{name}.{metric}_gap"] = float(values.max() - values.min()) if len(values) >= 2 else _NAN
     return gaps
+
+
+def _standard_error(table: pd.DataFrame, metric: str) -> pd.Series:
+    count, prevalence = table["count"].astype(float), table["prevalence"].astype(float)
+    if metric == "false_positive_rate":
+        rate, base = table[metric], count * (1 - prevalence)
+    elif metric == "false_negative_rate":
+        rate, base = table[metric], count * prevalence
+    elif metric == "calibration_in_the_large":
+        rate, base = prevalence, count
+    else:
+        return pd.Series(np.nan, index=table.index)
+    return np.sqrt(rate * (1 - rate) / base.clip(lower=1))
+
+
+def fairness_gap_errors(tables: Mapping[str, pd.DataFrame], *, min_group_size: int = 30) -> dict[str, float]:
+    """Standard error of each gap of :func:`fairness_gaps` (binomial, the two extreme groups).
+
+    Keys ``"<grouping>.<figure>_gap_se"`` for false positive and negative rates and
+    calibration-in-the-large; a gate can allow a few of them for sampling noise.
+    """
+    errors: dict[str, float] = {}
+    for name, table in tables.items():
+        big = table[table["count"] >= min_group_size]
+        for metric in ("calibration_in_the_large", "false_positive_rate", "false_negative_rate"):
+            if metric not in big.columns:
+                continue
+            values = big[metric].dropna()
+            if len(values) < 2:
+                errors[f"{name}.{metric}_gap_se"] = _NAN
+                continue
+            se = _standard_error(big.loc[values.index], metric)
+            errors[f"{name}.{metric}_gap_se"] = float(np.hypot(se[values.idxmax()], se[values.idxmin()]))
+    return errors
 
 
 def nij_fairness_index(y, p, *, race) -> float:

@@ -6,7 +6,8 @@ The generating process (realistic for short-sentenced men released from a local 
   (72% White, 12% Black, 8% Asian, 5% Mixed, 2% Other, 1% Unknown), which never affects
   risk (it is audit-only). Each person has 1 to 4 releases, at least 800 days apart, so
   one release's 24-month follow-up never overlaps the next (this keeps ``truth`` exact).
-  Releases spread from ``start`` to just before ``as_of`` (about ten years).
+  Releases spread evenly from ``start`` to just before ``as_of`` (about ten years); a
+  person's earlier releases may fall before ``start`` and are then not in the extract.
 * **History.** Age at first release skewed young (mean about 32); first sanction in the
   teens or early twenties; heavy-tailed previous sanctions (a person-level lognormal
   propensity times career length, negative-binomial noise), growing across a person's
@@ -127,13 +128,16 @@ def generate_cohort(
     n_rel = rng.choice([1, 2, 3, 4], size=n_people, p=[0.55, 0.25, 0.13, 0.07])
     gaps = _MIN_GAP + rng.exponential(500, size=(n_people, 3)).astype(int)
     needed = np.cumsum(gaps, axis=1)
-    while True:
-        too_long = (n_rel > 1) & (needed[np.arange(n_people), np.maximum(n_rel - 2, 0)] > span - 30)
+    while True:  # a person's releases all fit in the window
+        too_long = (n_rel > 1) & (needed[np.arange(n_people), np.maximum(n_rel - 2, 0)] > span)
         if not too_long.any():
             break
         n_rel[too_long] -= 1
     total_gap = np.where(n_rel > 1, needed[np.arange(n_people), np.maximum(n_rel - 2, 0)], 0)
-    first_day = (rng.random(n_people) * (span - total_gap)).astype(int)
+    # A person's first release may fall before the extract's window; only releases inside
+    # it are kept (each person keeps at least one). This keeps the mix of first and
+    # repeat releases the same in every month: no drift built into the data.
+    first_day = (rng.random(n_people) * (span + total_gap)).astype(int) - total_gap
     male = rng.random(n_people) < 0.95
     ethnicity = rng.choice(np.array(ETHNICITIES, dtype=object), size=n_people, p=_ETHNICITY_SHARES)
     age_first_release = np.clip(18 + rng.gamma(2.0, 7.0, n_people), 18, 70)
@@ -145,11 +149,13 @@ def generate_cohort(
 
     # ---------------------------------------------------------------- releases
     person = np.repeat(np.arange(n_people), n_rel)
-    order = np.concatenate([np.arange(k) for k in n_rel]) if n_people else np.array([], dtype=int)
+    order = np.arange(len(person)) - np.repeat(np.cumsum(n_rel) - n_rel, n_rel)
     gap_offset = np.zeros(len(person), dtype=int)
     later = order > 0
     gap_offset[later] = needed[person[later], order[later] - 1]
     day = first_day[person] + gap_offset
+    inside = (day >= 0) & (day <= span)
+    person, order, gap_offset, day = person[inside], order[inside], gap_offset[inside], day[inside]
     n = len(person)
     release_date = np.datetime64(start) + day.astype("timedelta64[D]")
     age = np.round(age_first_release[person] + gap_offset / 365.25, 1)

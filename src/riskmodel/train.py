@@ -25,7 +25,7 @@ import pandas as pd
 
 from riskmodel.config import TrainConfig
 from riskmodel.evaluate import binary_metrics, count_metrics
-from riskmodel.fairness import age_band, fairness_audit, fairness_gaps
+from riskmodel.fairness import age_band, fairness_audit, fairness_gap_errors, fairness_gaps
 from riskmodel.labels import derive_labels
 from riskmodel.models import (
     BINARY_TARGETS,
@@ -105,8 +105,12 @@ def data_fingerprint(releases: pd.DataFrame, reoffences: pd.DataFrame) -> str:
 
 
 def default_test_from(as_of: date, config: TrainConfig) -> date:
-    """One year before the last release whose harm outcome is known."""
-    return as_of - timedelta(days=config.labels.harm_follow_up_days + 365)
+    """Two years before the last release whose harm outcome is known.
+
+    So the harm model has two years of releases to calibrate and test on, and the
+    reoffence and frequency models about three.
+    """
+    return as_of - timedelta(days=config.labels.harm_follow_up_days + 730)
 
 
 def time_split(releases: pd.DataFrame, *, as_of: date, config: TrainConfig, test_from: date | None = None) -> Split:
@@ -244,7 +248,10 @@ def train_models(
             baseline=baseline,
             metrics=metrics,
             fairness=tables,
-            gaps=fairness_gaps(tables, min_group_size=config.gates.min_group_size),
+            gaps={
+                **fairness_gaps(tables, min_group_size=config.gates.min_group_size),
+                **fairness_gap_errors(tables, min_group_size=config.gates.min_group_size),
+            },
             test_rows=test_rows,
             test_scores=scores,
             test_outcome=y_test,

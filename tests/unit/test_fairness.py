@@ -142,3 +142,24 @@ def test_nij_fairness_index_without_a_gap_is_one_minus_brier():
     y, p = [0, 1, 0, 1], [0.2, 0.8, 0.3, 0.6]
     race = ["Black", "Black", "White", "Other"]
     assert nij_fairness_index(y, p, race=race) == pytest.approx(1 - (0.04 + 0.04 + 0.09 + 0.16) / 4)
+
+
+def test_gap_standard_error_is_binomial_over_the_two_extreme_groups():
+    from riskmodel.fairness import fairness_gap_errors
+
+    table = pd.DataFrame(
+        {
+            "count": [400, 100, 20],
+            "prevalence": [0.5, 0.2, 0.5],
+            "calibration_in_the_large": [0.0, 0.1, 0.3],
+            "false_positive_rate": [0.1, 0.3, 0.9],
+            "false_negative_rate": [0.2, 0.2, 0.2],
+        },
+        index=["A", "B", "small"],
+    )
+    errors = fairness_gap_errors({"g": table}, min_group_size=50)
+    # FPR: A (0.1 over 200 negatives) vs B (0.3 over 80 negatives); "small" is ignored
+    expected = np.hypot(np.sqrt(0.1 * 0.9 / 200), np.sqrt(0.3 * 0.7 / 80))
+    assert errors["g.false_positive_rate_gap_se"] == pytest.approx(expected)
+    expected_cal = np.hypot(np.sqrt(0.25 / 400), np.sqrt(0.16 / 100))
+    assert errors["g.calibration_in_the_large_gap_se"] == pytest.approx(expected_cal)
