@@ -59,11 +59,12 @@ from riskmodel._constants import (
 __all__ = ["SyntheticCohort", "generate_cohort", "write_cohort", "summarise", "format_summary", "THETA"]
 
 #: Variance of the person-level frailty (its mean is 1).
-THETA = 0.4
+THETA = 0.5
 _WINDOW, _HARM_WINDOW, _WAIT = 365, 730, 183
 _DECAY_DAYS = 260.0
 _DELAY_MEDIAN, _DELAY_SIGMA = 75.0, 0.8
 _MIN_GAP = 800
+_MAX_RATE = 12.0  # offences a year, the most prolific
 
 _INDEX_SHARES = {
     "theft_non_motor": 0.20, "violence": 0.15, "drug_possession_supply": 0.09, "burglary_domestic": 0.05,
@@ -199,7 +200,7 @@ def generate_cohort(
         + 0.08 * np.log1p(custodial)
         - 0.25 * (~male[person])
     )
-    mu = np.exp(eta)
+    mu = _MAX_RATE * np.tanh(np.exp(eta) / _MAX_RATE)  # prolific, but bounded
     harm_share = _logistic(-2.6 + 1.0 * (np.isin(index_offence, HARM_GROUPS)) + 0.45 * np.log1p(violent) + 0.35 * young)
 
     m_reoffence = mu * _counted_share(_WINDOW)
