@@ -1,20 +1,31 @@
 """BentoML service for the IOM panel: thin HTTP mapping onto :mod:`riskmodel.service`.
 
-Start with ``riskmodel serve`` or ``bentoml serve serving.service:RiskService``.
+Start with ``riskmodel serve`` or ``bentoml serve service:RiskService --working-dir serving``.
 Endpoints: ``POST /score``, ``POST /reload``, ``GET /model``, ``GET /audit``, and
 BentoML's own ``/healthz``, ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
 
 One worker: reload swaps the champions in this process, so a single process keeps
-every request on one consistent set of versions.
+every request on one consistent set of versions. Scoring runs on BentoML's one request
+thread; ``/reload`` loads the new champions on another thread, so scoring goes on while
+they load and switches over in one step.
+
+BentoML's adaptive batching is not used: a batched call takes one list and no request
+context, so it could neither check each caller's key nor write each caller's audit
+record. :class:`~riskmodel.service.ServiceState` batches instead: ``/score`` is async and
+queues the request for one scoring thread, which scores the requests that arrived while
+it was busy in one call and audits them in one transaction, one record each.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import anyio.to_thread
 import bentoml
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
 from riskmodel.service import ServiceError, ServiceState
 from riskmodel.settings import Settings
@@ -39,22 +50,31 @@ class RiskService:
         return self.state is not None
 
     @bentoml.api(route="/score")
-    def score(self, releases: list[dict[str, Any]], ctx: bentoml.Context) -> list[dict[str, Any]]:
-        """Score one or many contract rows: ``{"releases": [...]}``."""
+    async def score(self, releases: list[dict[str, Any]], ctx: bentoml.Context) -> list[dict[str, Any]]:
+        """Score one or many contract rows: ``{"releases": [...]}``.
+
+        The request is queued for the scoring thread (which scores requests that wait
+        together in one call); the body answered is the JSON text already written to
+        the audit trail.
+        """
         try:
-            key = self.state.authorize(ctx.request.headers.get("authorization"), "score")
-            return self.state.score(key, releases)
+            scored = await asyncio.wrap_future(self.state.submit(ctx.request.headers.get("authorization"), releases))
         except ServiceError as exc:
             return _error(ctx, exc)
+        ctx.response.status_code = 200
+        return Response(scored.body, media_type="application/json", headers={"X-Request-Id": scored.request_id})
 
     @bentoml.api(route="/reload")
-    def reload(self, ctx: bentoml.Context) -> dict[str, Any]:
+    async def reload(self, ctx: bentoml.Context) -> dict[str, Any]:
         """Swap to the registry's current champions (operator only)."""
+        authorization = ctx.request.headers.get("authorization")
         try:
-            self.state.authorize(ctx.request.headers.get("authorization"), "reload")
-            return {"models": self.state.reload()}
+            await anyio.to_thread.run_sync(self.state.authorize, authorization, "reload")
+            versions = await anyio.to_thread.run_sync(self.state.reload)
         except ServiceError as exc:
             return _error(ctx, exc)
+        ctx.response.status_code = 200
+        return {"models": versions}
 
     @queries.get("/model")
     def model(self, request: Request):
@@ -67,7 +87,7 @@ class RiskService:
 
     @queries.get("/audit")
     def audit(self, request: Request, limit: int = 100, release_id: str | None = None):
-        """Recent scoring records (auditor only)."""
+        """Recent scoring records, newest first (auditor only)."""
         try:
             self.state.authorize(request.headers.get("authorization"), "audit")
             return self.state.audit(limit=limit, release_id=release_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -127,8 +128,11 @@ class AuditStore:
             connect_args = {"connect_timeout": 3}
         elif url.startswith("sqlite"):
             connect_args = {"timeout": 5}
-        self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
-        if url.startswith("sqlite"):
+        # A server's connection can drop (restart, failover): ping before use. A SQLite
+        # file has no server, and the ping would cost a statement on every request.
+        sqlite = url.startswith("sqlite")
+        self.engine = sa.create_engine(url, pool_pre_ping=not sqlite, connect_args=connect_args)
+        if sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._ready = False
 
@@ -174,7 +178,19 @@ class AuditStore:
                 sa.select(api_keys).where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None))
             ).first()
         )
-        return None if row is None else ApiKey(row.key_id, row.role, row.label, row.created_at, row.revoked_at)
+        return None if row is None else _api_key(row)
+
+    def authenticate_many(self, keys: Iterable[str]) -> dict[str, ApiKey]:
+        """The live keys among ``keys``, in one query: key → its identity (unknown ones left out)."""
+        by_hash = {hash_key(k): k for k in keys}
+        if not by_hash:
+            return {}
+        rows = self._run(
+            lambda c: c.execute(
+                sa.select(api_keys).where(api_keys.c.key_hash.in_(list(by_hash)), api_keys.c.revoked_at.is_(None))
+            ).all()
+        )
+        return {by_hash[row.key_hash]: _api_key(row) for row in rows}
 
     def revoke_key(self, key_id: str) -> bool:
         """Revoke a key; False when no live key has that id."""
@@ -188,7 +204,7 @@ class AuditStore:
     def list_keys(self) -> list[ApiKey]:
         """Every key, live or revoked."""
         rows = self._run(lambda c: c.execute(sa.select(api_keys).order_by(api_keys.c.created_at)).all())
-        return [ApiKey(r.key_id, r.role, r.label, r.created_at, r.revoked_at) for r in rows]
+        return [_api_key(r) for r in rows]
 
     # ------------------------------------------------------------------ records
     def record_request(
@@ -201,20 +217,30 @@ class AuditStore:
         outputs: list[dict[str, Any]] | str,
     ) -> None:
         """Record one answered scoring request (raises :class:`AuditUnavailable`)."""
-        payload = outputs if isinstance(outputs, str) else json.dumps(outputs, default=str)
-        self._run(
-            lambda c: c.execute(
-                score_requests.insert().values(
-                    request_id=request_id,
-                    key_id=key.key_id,
-                    role=key.role,
-                    requested_at=_now(),
-                    release_ids=json.dumps(release_ids),
-                    model_versions=json.dumps(model_versions),
-                    outputs=payload,
-                )
-            )
+        self.record_requests(
+            [{"request_id": request_id, "key": key, "release_ids": release_ids, "model_versions": model_versions, "outputs": outputs}]
         )
+
+    def record_requests(self, records: list[dict[str, Any]]) -> None:
+        """Record several answered requests in one transaction: all of them or none.
+
+        Each record has the keyword arguments of :meth:`record_request`.
+        """
+        now = _now()
+        rows = [
+            {
+                "request_id": r["request_id"],
+                "key_id": r["key"].key_id,
+                "role": r["key"].role,
+                "requested_at": now,
+                "release_ids": json.dumps(r["release_ids"]),
+                "model_versions": json.dumps(r["model_versions"]),
+                "outputs": r["outputs"] if isinstance(r["outputs"], str) else json.dumps(r["outputs"], default=str),
+            }
+            for r in records
+        ]
+        if rows:
+            self._run(lambda c: c.execute(score_requests.insert(), rows))
 
     def record_batch(self, **values: Any) -> None:
         """Record one batch run (columns of the ``batches`` table)."""
@@ -227,14 +253,16 @@ class AuditStore:
         """Most recent request records, newest first."""
         query = sa.select(score_requests).order_by(score_requests.c.id.desc()).limit(limit)
         if release_id is not None:
-            query = query.where(score_requests.c.release_ids.contains(json.dumps(release_id)))
+            # release ids are stored as a JSON list: match the quoted id, with LIKE's
+            # wildcards (% and _, common in ids) taken literally
+            query = query.where(score_requests.c.release_ids.contains(json.dumps(release_id), autoescape=True))
         rows = self._run(lambda c: c.execute(query).all())
         return [
             {
                 "request_id": r.request_id,
                 "key_id": r.key_id,
                 "role": r.role,
-                "requested_at": r.requested_at.isoformat(),
+                "requested_at": _utc(r.requested_at).isoformat(),
                 "release_ids": json.loads(r.release_ids),
                 "model_versions": json.loads(r.model_versions),
                 "outputs": json.loads(r.outputs),
@@ -245,11 +273,27 @@ class AuditStore:
     def batch_records(self, *, limit: int = 100) -> list[dict[str, Any]]:
         """Most recent batch records, newest first."""
         rows = self._run(lambda c: c.execute(sa.select(batches).order_by(batches.c.id.desc()).limit(limit)).all())
-        return [dict(r._mapping) for r in rows]
+        out = []
+        for r in rows:
+            record = dict(r._mapping)
+            record["started_at"], record["finished_at"] = _utc(record["started_at"]), _utc(record["finished_at"])
+            out.append(record)
+        return out
 
     def count_requests(self) -> int:
         """Number of recorded scoring requests."""
         return int(self._run(lambda c: c.execute(sa.select(sa.func.count()).select_from(score_requests)).scalar()))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite gives them back without a zone)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def _api_key(row) -> ApiKey:
+    return ApiKey(row.key_id, row.role, row.label, _utc(row.created_at), _utc(row.revoked_at))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -21,7 +21,7 @@ from riskmodel.evaluate import binary_metrics, count_metrics
 from riskmodel.labels import derive_labels
 from riskmodel.settings import Settings
 
-__all__ = ["BacktestOutcome", "run_backtest", "backtest_scores"]
+__all__ = ["BacktestOutcome", "run_backtest", "backtest_scores", "read_scores"]
 
 EXPERIMENT = "riskmodel-backtest"
 _COLUMNS = {
@@ -77,14 +77,29 @@ def backtest_scores(scores: pd.DataFrame, labels: pd.DataFrame, *, capacity: int
 
 
 def _score_paths(settings: Settings) -> list[Path]:
+    """Score files of recorded batches that still exist, oldest first."""
     from riskmodel.audit import AuditStore
 
-    records = AuditStore(settings.audit_url).batch_records(limit=1000)
-    return [Path(r["output_path"]) for r in records if Path(r["output_path"]).exists()]
+    records = AuditStore(settings.audit_url).batch_records(limit=1000)  # newest first
+    paths = [Path(r["output_path"]) for r in reversed(records)]
+    return [p for p in dict.fromkeys(paths) if p.exists()]
+
+
+def read_scores(paths) -> pd.DataFrame:
+    """Release ids, scores and model versions of score files; a later file wins a release."""
+    wanted = ["release_id"] + [c for pair in _COLUMNS.values() for c in pair]
+    scores = pd.concat([read_table(p)[wanted] for p in paths], ignore_index=True)
+    scores = scores.drop_duplicates("release_id", keep="last").reset_index(drop=True)
+    for value_col, _ in _COLUMNS.values():
+        scores[value_col] = pd.to_numeric(scores[value_col])
+    return scores
 
 
 def run_backtest(settings: Settings, data: Path, *, as_of: date, score_paths=(), capacity: int = 50) -> BacktestOutcome:
     """Backtest earlier scores against ``data`` as of ``as_of`` and log to MLflow.
+
+    ``score_paths`` default to the score files of every batch in the audit database;
+    where a release was scored more than once, the latest score counts.
 
     Raises
     ------
@@ -98,10 +113,7 @@ def run_backtest(settings: Settings, data: Path, *, as_of: date, score_paths=(),
     paths = [Path(p) for p in score_paths] or _score_paths(settings)
     if not paths:
         raise LookupError("no earlier score files: pass --scores FILE or run `riskmodel score` first")
-    wanted = ["release_id"] + [c for pair in _COLUMNS.values() for c in pair]
-    scores = pd.concat([read_table(p)[wanted] for p in paths], ignore_index=True).drop_duplicates("release_id", keep="last")
-    for value_col, _ in _COLUMNS.values():
-        scores[value_col] = pd.to_numeric(scores[value_col])
+    scores = read_scores(paths)
     cohort = load_cohort(data)
     labels = derive_labels(cohort.releases.data, cohort.reoffences.data, as_of=as_of)
     figures = backtest_scores(scores, labels, capacity=capacity)

@@ -1,19 +1,28 @@
-"""Monthly batch scoring: stream a file through :func:`riskmodel.scoring.score_frame`.
+"""Monthly batch scoring: stream a file through :func:`riskmodel.scoring.score_columns`.
 
-The input is read in chunks, validated (rejects go to the rejects file with line, column
-and reason), scored and appended to a hidden partial file; nothing grows with the file
-but a few numeric arrays per row (priority score, release id, the three outputs) that
-the global ranking, the drift check and the report need. Ranks are then written in a
-second pass to a temporary file beside the output, which is renamed over the output
-only when complete: an interrupted run never leaves a file that looks complete.
+The input is read in chunks, validated (rejects stream to the rejects file with line,
+column and reason), scored and appended to a hidden partial Parquet file; nothing grows
+with the file but a few numbers per row (priority score, release id, the three outputs)
+that the global ranking, the drift check and the report need. Ranks are then written in
+a second pass, in Arrow without a Python object per cell, to a temporary file beside the
+output, which is renamed over the output only when complete: an interrupted run never
+leaves a file that looks complete, and an earlier complete output stays as it was.
+
+The output does not depend on how the input was chunked: the second pass writes row
+groups of a fixed size, so the same input and champions give a byte-identical file
+(``scored_at`` aside, which is the run's start unless given).
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import json
 import os
+import signal
+import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,13 +33,30 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from riskmodel.contract import REJECT_COLUMNS, iter_table
+from riskmodel.contract import REJECT_COLUMNS, iter_table, read_table
 from riskmodel.drift import merge_counts, population_stability
-from riskmodel.scoring import OUTPUT_COLUMNS, rank_priority, score_frame, utc_now, validate_for_scoring
+from riskmodel.scoring import OUTPUT_COLUMNS, rank_priority, score_columns, utc_now, validate_for_scoring
 
-__all__ = ["BatchResult", "score_file", "file_fingerprint", "DEFAULT_DRIFT_THRESHOLD"]
+__all__ = ["BatchResult", "score_file", "file_fingerprint", "operator_name", "output_schema", "DEFAULT_DRIFT_THRESHOLD"]
 
 DEFAULT_DRIFT_THRESHOLD = 0.2
+#: Rows per row group of the output (fixed, so chunking never changes the file).
+OUTPUT_ROWS_PER_GROUP = 65_536
+
+_NUMBER_COLUMNS = {
+    "reoffence_probability": pa.float64(),
+    "harm_probability": pa.float64(),
+    "frequency_expected": pa.float64(),
+    "priority_rank": pa.int64(),
+    "priority_score": pa.float64(),
+    "ogrs3_1y": pa.float64(),
+    "ogrs3_2y": pa.float64(),
+}
+
+
+def output_schema() -> pa.Schema:
+    """Arrow schema of the scores file: :data:`~riskmodel.scoring.OUTPUT_COLUMNS`, typed."""
+    return pa.schema([(c, _NUMBER_COLUMNS.get(c, pa.string())) for c in OUTPUT_COLUMNS])
 
 
 @dataclass
@@ -57,6 +83,16 @@ class BatchResult:
     top: pd.DataFrame = field(default_factory=pd.DataFrame)
     warnings: list[str] = field(default_factory=list)
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    #: Rows scored with each per-row warning (e.g. a value outside the training range).
+    row_warnings: dict[str, int] = field(default_factory=dict)
+    capacity: int = 0
+    explained: bool = True
+    scored_at: str = ""
+
+    @property
+    def drift_path(self) -> Path:
+        """The JSON file with every feature's population stability index."""
+        return self.output_path.with_name(self.output_path.name + ".drift.json")
 
     def reconciliation(self) -> str:
         """rows read = rows scored + rows rejected."""
@@ -72,21 +108,71 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _arrow_schema() -> pa.Schema:
-    types = {
-        "priority_rank": pa.int64(),
-        "reoffence_probability": pa.float64(),
-        "harm_probability": pa.float64(),
-        "frequency_expected": pa.float64(),
-        "priority_score": pa.float64(),
-        "ogrs3_1y": pa.float64(),
-        "ogrs3_2y": pa.float64(),
-    }
-    return pa.schema([(c, types.get(c, pa.string())) for c in OUTPUT_COLUMNS])
+def _to_table(columns: dict[str, object], n: int, schema: pa.Schema) -> pa.Table:
+    """Scoring columns (numpy, Arrow or one string for the whole chunk) as an Arrow table."""
+    arrays = []
+    for name, kind in zip(schema.names, schema.types):
+        value = columns[name]
+        if isinstance(value, str):
+            arrays.append(pa.repeat(pa.scalar(value, kind), n))
+        elif isinstance(value, (pa.Array, pa.ChunkedArray)):
+            arrays.append(value)
+        else:  # NaN and None are unknowns: nulls in the file, blank in a CSV
+            arrays.append(pa.array(value, kind, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Turn SIGTERM (a scheduler stopping the job) into an exception, so clean-up runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not allowed here (embedded interpreter)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _RejectsFile:
+    """Rejected rows streamed to a temporary CSV, with the counts the report needs."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.handle = open(path, "w", newline="", encoding="utf-8")
+        self.handle.write(",".join(REJECT_COLUMNS) + "\n")
+        self.rows = 0
+        self.reasons: Counter[str] = Counter()
+
+    def add(self, rejects: pd.DataFrame) -> None:
+        if not len(rejects):
+            return
+        rejects.to_csv(self.handle, index=False, header=False, lineterminator="\n")
+        # line numbers never span chunks, so distinct lines per chunk add up
+        self.rows += int(rejects["line"].nunique())
+        for (column, reason), count in rejects.groupby(["column", "reason"]).size().items():
+            self.reasons[f"{column}: {reason}"] += int(count)
+
+    def close(self) -> None:
+        if not self.handle.closed:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+
+
+def _count_row_warnings(counts: Counter[str], warnings: np.ndarray) -> None:
+    for text, count in pd.Series(warnings, dtype=object).value_counts(sort=False).items():
+        for label in filter(None, text.split("; ")):
+            counts[label] += int(count)
 
 
 def score_file(
@@ -116,7 +202,7 @@ def score_file(
     explain : bool
         Compute ``top_factors`` for every row (``False`` for national-scale rescoring).
     chunk_rows : int
-        Rows per chunk.
+        Rows per chunk (memory, not results, depends on it).
     capacity : int, optional
         Panel capacity: rows kept for the report's ranked list (default from config).
     drift_threshold : float
@@ -128,84 +214,105 @@ def score_file(
     scored_at : str, optional
         Timestamp stamped on every row (default: the batch's start, UTC).
 
+    Returns
+    -------
+    BatchResult
+
     Raises
     ------
     ContractError
         When the file as a whole is unusable (nothing is written then).
+
+    Notes
+    -----
+    The output, its rejects file and its drift file (``output`` name + ``.drift.json``)
+    are written to temporary files and renamed into place together at the end, the
+    output last; an error or interruption (including SIGTERM) removes the temporary
+    files and leaves any earlier output, rejects and drift files untouched.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     rejects_path = Path(rejects_path) if rejects_path else output_path.with_name(output_path.name + ".rejects.csv")
-    capacity = capacity or champions.scoring.capacity
+    capacity = int(capacity or champions.scoring.capacity)
     started = datetime.now(timezone.utc)
     scored_at = scored_at or utc_now()
     fingerprint = file_fingerprint(input_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = output_path.with_name(f".{output_path.name}.partial.parquet")
-    schema = _arrow_schema()
     line_offset = 2 if input_path.suffix.lower() == ".csv" else 1
     reoffence_model = champions.models["reoffence"]
     profile = champions.info["reoffence"].profile
     names = [str(n) for n in reoffence_model.feature_names_]
+    schema = output_schema()
+
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = output_path.with_name(f".{output_path.name}.partial.parquet")
+    output_tmp = output_path.with_name(f".{output_path.name}.tmp")
+    rejects_tmp = rejects_path.with_name(f".{rejects_path.name}.tmp")
+    drift_path = output_path.with_name(output_path.name + ".drift.json")
+    drift_tmp = drift_path.with_name(f".{drift_path.name}.tmp")
+    temporaries = (partial, output_tmp, rejects_tmp, drift_tmp)
 
     seen: set[str] = set()
     rows_read = 0
     ids, scores, reoffence, harm, frequency = [], [], [], [], []
     drift_counts: dict[str, np.ndarray] = {}
     warnings: list[str] = []
-    reject_frames: list[pd.DataFrame] = []
+    row_warnings: Counter[str] = Counter()
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(unit=" rows", desc=f"scoring {input_path.name}")
-    writer = pq.ParquetWriter(partial, schema)
+        total = pq.ParquetFile(input_path).metadata.num_rows if line_offset == 1 else None
+        bar = tqdm(total=total, unit=" rows", desc=f"scoring {input_path.name}")
+    rejects = writer = None
     try:
-        for chunk in iter_table(input_path, chunk_rows=chunk_rows):
-            rows_read += len(chunk)
-            table = validate_for_scoring(chunk, champions, line_offset=line_offset, seen_ids=seen, allow_identifiers=allow_identifiers)
-            for warning in table.warnings:
-                if warning not in warnings:
-                    warnings.append(warning)
-            if len(table.rejects):
-                reject_frames.append(table.rejects)
-            if len(table.data):
-                out = score_frame(table.data, champions, explain=explain, scored_at=scored_at, rank=False)
-                writer.write_table(_to_table(out, schema))
-                ids.append(out["release_id"].to_numpy(dtype=object))
-                scores.append(out["priority_score"].to_numpy())
-                reoffence.append(out["reoffence_probability"].to_numpy())
-                harm.append(out["harm_probability"].to_numpy())
-                frequency.append(out["frequency_expected"].to_numpy())
-                merge_counts(profile, reoffence_model.features.transform(table.data), names, drift_counts)
-            if bar is not None:
-                bar.update(len(chunk))
-        writer.close()
-        rejects = (
-            pd.concat(reject_frames, ignore_index=True)
-            if reject_frames
-            else pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS})
-        )
-        rejects_path.parent.mkdir(parents=True, exist_ok=True)
-        rejects.to_csv(rejects_path, index=False)
-
-        all_ids = np.concatenate(ids) if ids else np.array([], dtype=object)
-        all_scores = np.concatenate(scores) if scores else np.array([])
-        ranks = rank_priority(all_scores, all_ids)
-        top = _write_ranked(partial, output_path, ranks, capacity=capacity)
-    except BaseException:
-        if writer.is_open:
+        with _terminate_as_interrupt():
+            rejects = _RejectsFile(rejects_tmp)
+            # Uncompressed: the partial file is read once, straight back.
+            writer = pq.ParquetWriter(partial, schema, compression="none")
+            chunks = iter_table(input_path, chunk_rows=chunk_rows)
+            first = True
+            for chunk in chunks:
+                first = False
+                rows_read += _score_chunk(
+                    chunk, champions, explain=explain, scored_at=scored_at, line_offset=line_offset, seen=seen,
+                    allow_identifiers=allow_identifiers, writer=writer, schema=schema, rejects=rejects,
+                    warnings=warnings, row_warnings=row_warnings, keep=(ids, scores, reoffence, harm, frequency),
+                    drift=(profile, names, drift_counts),
+                )
+                if bar is not None:
+                    bar.update(len(chunk))
+            if first:  # an empty Parquet file yields no chunk: its columns are still checked
+                validate_for_scoring(read_table(input_path), champions, allow_identifiers=allow_identifiers)
             writer.close()
-        partial.unlink(missing_ok=True)
+            rejects.close()
+
+            all_ids = np.concatenate(ids) if ids else np.array([], dtype=object)
+            all_scores = np.concatenate(scores) if scores else np.array([])
+            ranks = rank_priority(all_scores, all_ids)
+            top = _write_ranked(partial, output_tmp, ranks, capacity=capacity, csv=output_path.suffix.lower() == ".csv")
+            partial.unlink()
+
+            drift = population_stability(profile, drift_counts) if drift_counts else {}
+            flagged = sorted((n for n, v in drift.items() if v > drift_threshold), key=lambda n: -drift[n])
+            payload: dict[str, Any] = {"threshold": drift_threshold, "flagged": flagged, "population_stability_index": drift}
+            drift_tmp.write_text(json.dumps(payload, indent=2))
+            # The output last: once it is in place, its rejects and drift files are too.
+            os.replace(rejects_tmp, rejects_path)
+            os.replace(drift_tmp, drift_path)
+            os.replace(output_tmp, output_path)
+    except BaseException:
+        if writer is not None and writer.is_open:
+            writer.close()
+        if rejects is not None:
+            rejects.handle.close()
+        for path in temporaries:
+            path.unlink(missing_ok=True)
         raise
     finally:
         if bar is not None:
             bar.close()
-    partial.unlink(missing_ok=True)
 
-    drift = population_stability(profile, drift_counts) if drift_counts else {}
-    flagged = sorted((n for n, v in drift.items() if v > drift_threshold), key=lambda n: -drift[n])
-    rows_rejected = int(rejects["line"].nunique()) if len(rejects) else 0
-    result = BatchResult(
+    return BatchResult(
         batch_id=hashlib.sha256(f"{fingerprint}{started.isoformat()}".encode()).hexdigest()[:16],
         input_path=input_path,
         output_path=output_path,
@@ -214,7 +321,7 @@ def score_file(
         model_versions=champions.versions(),
         rows_read=rows_read,
         rows_scored=int(len(all_ids)),
-        rows_rejected=rows_rejected,
+        rows_rejected=rejects.rows,
         started_at=started,
         finished_at=datetime.now(timezone.utc),
         drift=drift,
@@ -225,57 +332,64 @@ def score_file(
         frequency=np.concatenate(frequency) if frequency else np.array([]),
         top=top,
         warnings=warnings,
-        reject_reasons=rejects.groupby(["column", "reason"]).size().rename(lambda t: f"{t[0]}: {t[1]}").to_dict() if len(rejects) else {},
+        reject_reasons=dict(rejects.reasons.most_common()),
+        row_warnings=dict(row_warnings.most_common()),
+        capacity=capacity,
+        explained=explain,
+        scored_at=scored_at,
     )
-    _write_drift(result)
-    return result
 
 
-def _write_ranked(partial: Path, output_path: Path, ranks: np.ndarray, *, capacity: int) -> pd.DataFrame:
-    """Second pass: add ranks, write to a temporary file, rename over the output."""
-    tmp = output_path.with_name(f".{output_path.name}.tmp")
-    is_csv = output_path.suffix.lower() == ".csv"
+def _score_chunk(chunk, champions, *, explain, scored_at, line_offset, seen, allow_identifiers, writer, schema, rejects, warnings, row_warnings, keep, drift) -> int:
+    """Validate, score and write one chunk; returns the rows read."""
+    table = validate_for_scoring(chunk, champions, line_offset=line_offset, seen_ids=seen, allow_identifiers=allow_identifiers)
+    for warning in table.warnings:
+        if warning not in warnings:
+            warnings.append(warning)
+    rejects.add(table.rejects)
+    n = len(table.data)
+    if n:
+        columns, features = score_columns(table.data, champions, explain=explain, scored_at=scored_at, rank=False, arrow_factors=True)
+        writer.write_table(_to_table(columns, n, schema))
+        for store, name in zip(keep, ("release_id", "priority_score", "reoffence_probability", "harm_probability", "frequency_expected")):
+            store.append(columns[name])
+        _count_row_warnings(row_warnings, columns["warnings"])
+        profile, names, counts = drift
+        merge_counts(profile, features, names, counts)
+    return len(chunk)
+
+
+def _write_ranked(partial: Path, tmp: Path, ranks: np.ndarray, *, capacity: int, csv: bool) -> pd.DataFrame:
+    """Second pass: add ranks, write ``tmp`` (fsynced); return the top ``capacity`` rows."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    schema = output_schema()
+    rank_index = schema.get_field_index("priority_rank")
     top_parts = []
-    source = pq.ParquetFile(partial)
     start = 0
-    writer = None
-    try:
-        with open(tmp, "wb") as handle:
-            for i, batch in enumerate(source.iter_batches()):
-                frame = batch.to_pandas()
-                frame["priority_rank"] = ranks[start : start + len(frame)]
-                start += len(frame)
-                top_parts.append(frame.loc[frame["priority_rank"] <= capacity])
-                if is_csv:
-                    frame.to_csv(handle, index=False, header=(i == 0), lineterminator="\n")
-                else:
-                    table = _to_table(frame, _arrow_schema())
-                    if writer is None:
-                        writer = pq.ParquetWriter(handle, table.schema)
-                    writer.write_table(table)
-            if is_csv and start == 0:
-                handle.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
-            if not is_csv:
-                if writer is None:
-                    writer = pq.ParquetWriter(handle, _arrow_schema())
-                writer.close()
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, output_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    top = pd.concat(top_parts, ignore_index=True) if top_parts else pd.DataFrame(columns=list(OUTPUT_COLUMNS))
+    with open(tmp, "wb") as handle:
+        if csv:
+            writer = pacsv.CSVWriter(handle, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        else:
+            writer = pq.ParquetWriter(handle, schema)
+        source = pq.ParquetFile(partial)
+        for batch in source.iter_batches(batch_size=OUTPUT_ROWS_PER_GROUP):
+            rank = pa.array(ranks[start : start + batch.num_rows], pa.int64())
+            start += batch.num_rows
+            table = pa.Table.from_batches([batch]).set_column(rank_index, schema.field(rank_index), rank)
+            writer.write_table(table)
+            best = table.filter(pc.less_equal(rank, capacity))
+            if best.num_rows:
+                top_parts.append(best.to_pandas())
+        writer.close()
+        handle.flush()
+        os.fsync(handle.fileno())
+    if top_parts:
+        top = pd.concat(top_parts, ignore_index=True)
+    else:
+        top = schema.empty_table().to_pandas()
     return top.sort_values("priority_rank").reset_index(drop=True)
-
-
-def _write_drift(result: BatchResult) -> None:
-    path = result.output_path.with_name(result.output_path.name + ".drift.json")
-    payload: dict[str, Any] = {
-        "threshold": result.drift_threshold,
-        "flagged": result.drift_flagged,
-        "population_stability_index": result.drift,
-    }
-    path.write_text(json.dumps(payload, indent=2))
 
 
 def operator_name() -> str:
@@ -284,4 +398,3 @@ def operator_name() -> str:
         return getpass.getuser()
     except Exception:  # no user database in some containers
         return os.environ.get("USER", "unknown")
-

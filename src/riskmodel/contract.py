@@ -193,6 +193,33 @@ def _parquet_frame(data, *, start: int) -> pd.DataFrame:
 
 _SMALL = 64  # below this many rows, plain Python beats pandas' per-call overhead
 _ISO_DATE_RE = re.compile(_ISO_DATE)
+#: The same pattern for Arrow's regex engine, the calendar day as its one named group.
+_ISO_DAY_GROUP = _ISO_DATE.replace("^(", "^(?P<day>", 1)
+
+
+def _arrow_text(series: pd.Series):
+    """A text column as an Arrow string array (nulls kept), or None when it is not all text.
+
+    Arrow's string kernels do in C what pandas' ``.str`` methods do one Python call per
+    cell: on a million rows, seconds become tens of milliseconds. Anything but text and
+    nulls (numbers, booleans, mixed cells) answers None and takes the pandas path.
+    """
+    if not (series.dtype == object or isinstance(series.dtype, pd.StringDtype)):
+        return None
+    import pyarrow as pa
+
+    try:
+        text = pa.array(series.to_numpy(dtype=object), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if pa.types.is_large_string(text.type):
+        text = text.cast(pa.string())
+    return text if pa.types.is_string(text.type) else None
+
+
+def _all_booleans(series: pd.Series) -> bool:
+    """True for an object column of only True, False and nulls."""
+    return series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "boolean"
 
 
 def _blank_cell(value) -> bool:
@@ -210,6 +237,14 @@ def _blank(series: pd.Series) -> np.ndarray:
         return series.isna().to_numpy()
     if len(series) <= _SMALL:
         return np.array([_blank_cell(v) for v in series.to_numpy(dtype=object)], dtype=bool)
+    text = _arrow_text(series)
+    if text is not None:
+        import pyarrow.compute as pc
+
+        empty = pc.equal(pc.utf8_trim_whitespace(text), "")
+        return pc.fill_null(empty, True).to_numpy(zero_copy_only=False)
+    if _all_booleans(series):  # a Parquet boolean column with nulls arrives as objects
+        return series.isna().to_numpy()
     # text, and also categorical (a Parquet dictionary column): "" is blank there too
     return (series.isna() | (series.astype(str).str.strip() == "")).to_numpy()
 
@@ -217,6 +252,13 @@ def _blank(series: pd.Series) -> np.ndarray:
 def _text(series: pd.Series) -> np.ndarray:
     if len(series) <= _SMALL:
         return np.array([str(v).strip() for v in series.to_numpy(dtype=object)], dtype=object)
+    text = _arrow_text(series)
+    if text is not None:
+        import pyarrow.compute as pc
+
+        # str(None) is "None": a null stays a (blank-flagged) string, as on the other paths
+        trimmed = pc.fill_null(pc.utf8_trim_whitespace(text), "None")
+        return trimmed.to_numpy(zero_copy_only=False).astype(object, copy=False)
     return series.astype(str).str.strip().to_numpy(dtype=object)
 
 
@@ -245,6 +287,17 @@ def _numbers(series: pd.Series) -> np.ndarray:
         return series.astype(float).to_numpy()
     if len(series) <= _SMALL:
         return np.array([_number_cell(v) for v in series.to_numpy(dtype=object)], dtype=float)
+    text = _arrow_text(series)
+    if text is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        trimmed = pc.utf8_trim_whitespace(text)
+        trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        try:  # all-or-nothing: any cell Arrow cannot read sends the column to pandas
+            return pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     return pd.to_numeric(series.astype(str).str.strip(), errors="coerce").to_numpy(dtype=float)
 
 
@@ -273,6 +326,20 @@ def _dates(series: pd.Series) -> np.ndarray:
         )
     # Only the date part is parsed: a time zone offset would otherwise make pandas
     # raise (all values with offsets) or warn (mixed), and a date is a calendar day.
+    text = _arrow_text(series)
+    if text is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        day = pc.struct_field(pc.extract_regex(pc.utf8_trim_whitespace(text), _ISO_DAY_GROUP), [0])
+        parsed = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
+        # strptime rolls an impossible day over (2021-02-30 -> 2021-03-02): refuse it
+        real = pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), day)
+        # and, like pandas, a day outside what nanosecond timestamps can hold
+        year = pc.year(parsed)
+        real = pc.and_(real, pc.and_(pc.greater(year, 1677), pc.less(year, 2262)))
+        parsed = pc.if_else(pc.fill_null(real, False), parsed, pa.scalar(None, parsed.type))
+        return parsed.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
     day = series.astype(str).str.strip().str.extract(_ISO_DATE, expand=False)
     return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").to_numpy(dtype="datetime64[ns]")
 
@@ -292,6 +359,17 @@ def _booleans(series: pd.Series) -> np.ndarray:
             [float(v) if isinstance(v, (bool, np.bool_)) else _BOOLEAN_CELLS.get(str(v).strip().lower(), np.nan) for v in cells],
             dtype=float,
         )
+    if _all_booleans(series):  # a Parquet boolean column with nulls arrives as objects
+        return series.astype("boolean").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    text = _arrow_text(series)
+    if text is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = list(_BOOLEAN_CELLS)
+        found = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(text)), value_set=pa.array(keys))
+        codes = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+        return np.append(np.array([_BOOLEAN_CELLS[k] for k in keys]), np.nan)[codes]
     text = series.astype(str).str.strip().str.lower()
     return text.map(_BOOLEAN_CELLS).to_numpy(dtype=float)
 

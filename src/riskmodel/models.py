@@ -103,7 +103,7 @@ def fit_lightgbm_pipeline(
         n_jobs=0,
         verbose=-1,
         monotone_constraints=features.monotone_constraints(),
-        monotone_constraints_method="advanced",
+        monotone_constraints_method="basic",  # "advanced" can break monotonicity (LightGBM #5358, #6155)
         **params,
     )
     if target in BINARY_TARGETS:

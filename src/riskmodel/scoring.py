@@ -27,13 +27,14 @@ import pandas as pd
 from riskmodel._constants import NEEDS_COLUMNS, NEEDS_PATHWAYS
 from riskmodel.config import ScoringConfig
 from riskmodel.contract import ValidatedTable, validate_releases
-from riskmodel.explain import top_factors_json
+from riskmodel.explain import top_factors_arrow, top_factors_json
 from riskmodel.ogrs3 import ogrs3
 
 __all__ = [
     "OUTPUT_COLUMNS",
     "PRIORITY_RULES",
     "score_frame",
+    "score_columns",
     "rank_priority",
     "band",
     "validate_for_scoring",
@@ -158,11 +159,88 @@ def _features_of(model, rows: pd.DataFrame, done: list[tuple[object, np.ndarray]
     """The model's feature matrix, reusing one already computed by an identical step."""
     features = model.features
     for other, Xt in done:
-        if other.get_params() == features.get_params() and other.categories_ == features.categories_:
+        if other is features or (other.get_params() == features.get_params() and other.categories_ == features.categories_):
             return Xt
     Xt = features.transform(rows)
     done.append((features, Xt))
     return Xt
+
+
+def score_columns(
+    rows: pd.DataFrame,
+    champions,
+    *,
+    explain: bool = True,
+    scored_at: str | None = None,
+    rank: bool = True,
+    arrow_factors: bool = False,
+) -> tuple[dict[str, object], np.ndarray]:
+    """The work of :func:`score_frame`, as columns: what both it and batch scoring use.
+
+    Returns
+    -------
+    columns : dict
+        :data:`OUTPUT_COLUMNS` to arrays (a model label, the rule and ``scored_at`` as one
+        string each); ``top_factors`` is an Arrow string array when ``arrow_factors``
+        (batch scoring writes it to its file without a Python string per row).
+    features : ndarray
+        The reoffence model's feature matrix (batch scoring's drift check reuses it).
+    """
+    config: ScoringConfig = champions.scoring
+    models, info = champions.models, champions.info
+    if not isinstance(rows.index, pd.RangeIndex) or rows.index.start != 0:
+        rows = rows.reset_index(drop=True)
+    n = len(rows)
+    out: dict[str, object] = {"release_id": rows["release_id"].to_numpy(), "person_id": rows["person_id"].to_numpy()}
+    values = {}
+    factors: object = np.full(n, "[]", dtype=object)
+    transformed: list[tuple[object, np.ndarray]] = []
+    for target in ("reoffence", "harm", "frequency"):
+        model = models[target]
+        Xt = _features_of(model, rows, transformed)
+        values[target] = model.predict_from_features(Xt)
+        if explain and target == "reoffence" and n:
+            contributions = model.contributions_from_features(Xt)
+            make = top_factors_arrow if arrow_factors else top_factors_json
+            factors = make(contributions, Xt, model.feature_names_, top=config.explain_top)
+            del contributions
+    reoffence_features = transformed[0][1] if transformed else np.empty((0, 0))
+    if arrow_factors and isinstance(factors, np.ndarray):
+        import pyarrow as pa
+
+        factors = pa.array(factors, pa.string())
+    out["reoffence_probability"] = np.round(values["reoffence"], 6)
+    out["reoffence_band"] = band(values["reoffence"], config.reoffence_bands)
+    out["reoffence_model"] = info["reoffence"].label
+    out["harm_probability"] = np.round(values["harm"], 6)
+    out["harm_band"] = band(values["harm"], config.harm_bands)
+    out["harm_model"] = info["harm"].label
+    out["frequency_expected"] = np.round(values["frequency"], 6)
+    out["frequency_model"] = info["frequency"].label
+    score = np.round(
+        priority_score(
+            config.priority_rule,
+            reoffence=values["reoffence"],
+            harm=values["harm"],
+            frequency=values["frequency"],
+            harm_weight=config.harm_weight,
+        ),
+        6,
+    )
+    out["priority_rank"] = rank_priority(score, out["release_id"]) if rank else np.full(n, -1, dtype=np.int64)
+    out["priority_score"] = score
+    out["priority_rule"] = config.priority_rule
+    out["top_factors"] = factors
+    out["needs"] = _needs_text(rows)
+    reference = ogrs3(rows)
+    out["ogrs3_1y"] = np.round(reference["ogrs3_1y"].to_numpy(), 6)
+    out["ogrs3_2y"] = np.round(reference["ogrs3_2y"].to_numpy(), 6)
+    out["ogrs3_band"] = reference["ogrs3_band"].to_numpy()
+    out["warnings"] = _warnings(
+        rows, models["reoffence"].features.ranges_, config.range_tolerance, reference["ogrs3_unavailable"].to_numpy(dtype=object)
+    )
+    out["scored_at"] = scored_at or utc_now()
+    return out, reoffence_features
 
 
 def score_frame(
@@ -187,58 +265,12 @@ def score_frame(
         Timestamp to stamp (default now, UTC).
     rank : bool
         Rank within ``rows``; a streaming batch ranks once at the end instead and leaves
-        ``priority_rank`` empty here.
+        ``priority_rank`` at -1 here.
 
     Returns
     -------
     DataFrame
         :data:`OUTPUT_COLUMNS`, one row per input row, in input order.
     """
-    config: ScoringConfig = champions.scoring
-    models, info = champions.models, champions.info
-    rows = rows.reset_index(drop=True)
-    n = len(rows)
-    out: dict[str, object] = {"release_id": rows["release_id"].to_numpy(), "person_id": rows["person_id"].to_numpy()}
-    values = {}
-    factors = np.full(n, "[]", dtype=object)
-    transformed: list[tuple[object, np.ndarray]] = []
-    for target in ("reoffence", "harm", "frequency"):
-        model = models[target]
-        Xt = _features_of(model, rows, transformed)
-        values[target] = model.predict_from_features(Xt)
-        if explain and target == "reoffence" and n:
-            contributions = model.contributions_from_features(Xt)
-            factors = top_factors_json(contributions, Xt, model.feature_names_, top=config.explain_top)
-    out["reoffence_probability"] = np.round(values["reoffence"], 6)
-    out["reoffence_band"] = band(values["reoffence"], config.reoffence_bands)
-    out["reoffence_model"] = info["reoffence"].label
-    out["harm_probability"] = np.round(values["harm"], 6)
-    out["harm_band"] = band(values["harm"], config.harm_bands)
-    out["harm_model"] = info["harm"].label
-    out["frequency_expected"] = np.round(values["frequency"], 6)
-    out["frequency_model"] = info["frequency"].label
-    score = np.round(
-        priority_score(
-            config.priority_rule,
-            reoffence=values["reoffence"],
-            harm=values["harm"],
-            frequency=values["frequency"],
-            harm_weight=config.harm_weight,
-        ),
-        6,
-    )
-    out["priority_rank"] = rank_priority(score, rows["release_id"].to_numpy()) if rank else np.full(n, -1)
-    out["priority_score"] = score
-    out["priority_rule"] = config.priority_rule
-    out["top_factors"] = factors
-    out["needs"] = _needs_text(rows)
-    reference = ogrs3(rows)
-    out["ogrs3_1y"] = np.round(reference["ogrs3_1y"].to_numpy(), 6)
-    out["ogrs3_2y"] = np.round(reference["ogrs3_2y"].to_numpy(), 6)
-    out["ogrs3_band"] = reference["ogrs3_band"].to_numpy()
-    out["warnings"] = _warnings(
-        rows, models["reoffence"].features.ranges_, config.range_tolerance, reference["ogrs3_unavailable"].to_numpy(dtype=object)
-    )
-    out["scored_at"] = scored_at or utc_now()
-    frame = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
-    return frame
+    out, _ = score_columns(rows, champions, explain=explain, scored_at=scored_at, rank=rank)
+    return pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))

@@ -5,28 +5,48 @@
 champions once, from one immutable :class:`~riskmodel.registry.Champions` object, so a
 concurrent reload (which builds the new object fully, then swaps one reference) can
 never give a request a mix of versions.
+
+A scored request is answered with the very JSON text that was written to the audit
+trail: the outputs are serialised once, recorded, and only then returned, so a score
+that could not be recorded is never sent (503 instead).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import queue
 import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from riskmodel._constants import DIRECT_IDENTIFIERS, REQUIRED_RELEASE_COLUMNS
 from riskmodel.audit import PERMISSIONS, ApiKey, AuditStore, AuditUnavailable
 from riskmodel.contract import ContractError
 from riskmodel.registry import Champions, load_champions
-from riskmodel.scoring import PRIORITY_RULES, score_frame, validate_for_scoring
+from riskmodel.scoring import PRIORITY_RULES, rank_priority, score_frame, utc_now, validate_for_scoring
 from riskmodel.settings import Settings
 
-__all__ = ["ServiceError", "ServiceState", "MAX_RELEASES_PER_REQUEST"]
+__all__ = ["ServiceError", "ServiceState", "ScoredRequest", "MAX_RELEASES_PER_REQUEST", "frame_to_records", "render_json", "render_rows"]
 
 MAX_RELEASES_PER_REQUEST = 5_000
+
+#: From this many rows a request is scored in two halves on two threads: LightGBM's
+#: ``pred_contrib`` (most of the cost) releases the GIL, so the halves overlap.
+PARALLEL_FROM_ROWS = 256
+
+#: Requests waiting for the scoring thread are taken together up to about this many rows.
+COALESCE_MAX_ROWS = 512
+
+logger = logging.getLogger(__name__)
+
+_SCALARS = (str, int, float, bool, type(None))
 
 
 class ServiceError(Exception):
@@ -38,29 +58,163 @@ class ServiceError(Exception):
         self.body = {"error": error, **detail}
 
 
+@dataclass(frozen=True)
+class ScoredRequest:
+    """One answered scoring request: the JSON body sent (and audited) and its ids."""
+
+    request_id: str
+    body: str
+    release_ids: list[str]
+    model_versions: dict[str, str]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The answer as Python objects (one dict per release)."""
+        return json.loads(self.body)
+
+
 def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
     if isinstance(value, np.generic):
         value = value.item()
-        return None if isinstance(value, float) and math.isnan(value) else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
+def _column_values(values: np.ndarray) -> list[Any]:
+    """A column as JSON-ready Python values: NaN and infinities become ``None``."""
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        out = values.tolist()
+        if not finite.all():
+            for i in np.flatnonzero(~finite):
+                out[i] = None
+        return out
+    if values.dtype.kind in "iub":
+        return values.tolist()
+    return [_clean(v) for v in values.tolist()]
+
+
+def _split_list(text: Any) -> list[str]:
+    return text.split("; ") if isinstance(text, str) and text else []
+
+
+def render_rows(frame: pd.DataFrame) -> list[str]:
+    """Each scoring output row as JSON object text (factors, needs and warnings as lists).
+
+    ``top_factors`` already holds each row's JSON list (from :mod:`riskmodel.explain`),
+    so it is spliced in as it is rather than parsed and written again.
+    """
+    columns = [c for c in frame.columns if c != "top_factors"]
+    values = {c: _column_values(frame[c].to_numpy()) for c in columns}
+    for name in ("needs", "warnings"):
+        if name in values:
+            values[name] = [_split_list(v) for v in values[name]]
+    factors = frame["top_factors"].tolist() if "top_factors" in frame else None
+    encode = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
+    parts = []
+    for i, row in enumerate(zip(*values.values())):
+        text = encode(dict(zip(columns, row)))
+        if factors is not None:
+            text = f'{text[:-1]}, "top_factors": {factors[i] or "[]"}}}'
+        parts.append(text)
+    return parts
+
+
+def render_json(frame: pd.DataFrame) -> str:
+    """Scoring output rows as one JSON array (see :func:`render_rows`)."""
+    return "[" + ", ".join(render_rows(frame)) + "]"
+
+
 def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Scoring output rows as JSON-ready dicts (factors and needs as lists)."""
-    records = []
-    for row in frame.to_dict(orient="records"):
-        row = {k: _clean(v) for k, v in row.items()}
-        row["top_factors"] = json.loads(row["top_factors"]) if row.get("top_factors") else []
-        row["needs"] = row["needs"].split("; ") if row.get("needs") else []
-        row["warnings"] = row["warnings"].split("; ") if row.get("warnings") else []
-        records.append(row)
-    return records
+    """Scoring output rows as JSON-ready dicts (factors, needs and warnings as lists)."""
+    return json.loads(render_json(frame))
+
+
+def _check_values(releases: list[Any]) -> list[dict[str, Any]]:
+    """Problems the contract cannot see in parsed JSON: non-rows, non-scalars, NaN, ±inf."""
+    problems = []
+    for i, row in enumerate(releases):
+        if not isinstance(row, dict):
+            problems.append({"index": i, "field": f"releases[{i}]", "rule": "must be an object of contract columns"})
+            continue
+        for column, value in row.items():
+            if type(value) is float:
+                if math.isfinite(value):
+                    continue
+                rule = "must be a finite number (JSON has no NaN or Infinity)"
+            elif isinstance(value, _SCALARS):
+                continue
+            else:
+                rule = "must be a string, number, boolean or null"
+            problems.append(
+                {"index": i, "release_id": _clean(row.get("release_id")), "field": f"releases[{i}].{column}", "rule": rule, "value": str(value)[:100]}
+            )
+    return problems
+
+
+def _check_columns(releases: list[dict[str, Any]], champions: Champions) -> list[dict[str, Any]]:
+    """Request-wide column problems (direct identifiers, absent required columns), by name."""
+    present: dict[str, None] = {}
+    for row in releases:
+        present.update(dict.fromkeys(row))
+    problems = [
+        {
+            "field": f"releases[*].{column}",
+            "rule": "direct identifier refused (data minimisation: send the pseudonymised person_id only)",
+        }
+        for column in present
+        if str(column).strip().lower() in DIRECT_IDENTIFIERS
+    ]
+    required = REQUIRED_RELEASE_COLUMNS + tuple(champions.config.extra_numeric) + tuple(champions.config.extra_categorical)
+    problems += [
+        {"field": f"releases[*].{column}", "rule": "required column is absent from every release"}
+        for column in required
+        if column not in present
+    ]
+    return problems
+
+
+def _refuse(problems: list[dict[str, Any]], what: str = "invalid releases") -> ServiceError:
+    summary = "; ".join(f"{p['field']}: {p['rule']}" for p in problems[:20])
+    more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+    return ServiceError(422, f"{what}: {summary}{more}", problems=problems)
+
+
+def _bearer(authorization: str | None) -> str:
+    """The key of an ``Authorization: Bearer KEY`` header, or a 401."""
+    if not authorization or authorization[:7].lower() != "bearer " or not authorization[7:].strip():
+        raise ServiceError(401, "missing API key: send 'Authorization: Bearer KEY'")
+    return authorization[7:].strip()
+
+
+def _permit(key: ApiKey | None, permission: str) -> ApiKey:
+    """``key`` if it exists and its role has ``permission``; else 401 or 403."""
+    if key is None:
+        raise ServiceError(401, "unknown or revoked API key")
+    if permission not in PERMISSIONS[key.role]:
+        raise ServiceError(403, f"role '{key.role}' may not {permission}")
+    return key
+
+
+@dataclass
+class _Job:
+    """One scoring request waiting for the scoring thread."""
+
+    releases: list[Any]
+    future: Future
+    authorization: str | None = None
+    key: ApiKey | None = None
+    rows: pd.DataFrame | None = None
 
 
 class ServiceState:
     """Champions, the audit store and the rules of access.
+
+    Scoring requests are answered by one scoring thread. Requests that arrive while it is
+    busy wait in a queue and are then scored together, in one call of the scoring
+    function (its fixed cost, mostly pandas, is paid once for all of them), and audited
+    together, in one transaction with one record per request. Each request keeps its own
+    key check, validation, ranks and answer, equal to scoring it alone.
 
     Parameters
     ----------
@@ -73,6 +227,10 @@ class ServiceState:
         self.store = AuditStore(settings.audit_url)
         self._champions: Champions = load_champions(settings)
         self._reload_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="riskmodel-score")
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._scorer: threading.Thread | None = None
+        self._scorer_lock = threading.Lock()
         try:
             self.store.create_schema()
         except AuditUnavailable:
@@ -93,21 +251,237 @@ class ServiceState:
             401 without a valid key, 403 when the key's role lacks the permission,
             503 when the key store cannot be read.
         """
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise ServiceError(401, "missing API key: send 'Authorization: Bearer KEY'")
+        token = _bearer(authorization)
         try:
-            key = self.store.authenticate(authorization[7:].strip())
+            key = self.store.authenticate(token)
         except AuditUnavailable as exc:
             raise ServiceError(503, f"audit database unavailable: {exc}") from exc
-        if key is None:
-            raise ServiceError(401, "unknown or revoked API key")
-        if permission not in PERMISSIONS[key.role]:
-            raise ServiceError(403, f"role '{key.role}' may not {permission}")
-        return key
+        return _permit(key, permission)
+
+    def _authorize_jobs(self, jobs: list[_Job]) -> list[_Job]:
+        """Set each job's key (one database read for all), or fail its future; the rest."""
+        tokens: dict[int, str] = {}
+        for i, job in enumerate(jobs):
+            if job.key is None:
+                try:
+                    tokens[i] = _bearer(job.authorization)
+                except ServiceError as exc:
+                    job.future.set_exception(exc)
+        if tokens:
+            try:
+                found = self.store.authenticate_many(set(tokens.values()))
+            except AuditUnavailable as exc:
+                error = ServiceError(503, f"audit database unavailable: {exc}")
+                for i in tokens:
+                    jobs[i].future.set_exception(error)
+                found = None
+            for i, token in tokens.items():
+                if found is not None:
+                    try:
+                        jobs[i].key = _permit(found.get(token), "score")
+                    except ServiceError as exc:
+                        jobs[i].future.set_exception(exc)
+        return [job for job in jobs if not job.future.done()]
+
+    # ------------------------------------------------------------------ validation
+    def precheck(self, releases: Any, champions: Champions) -> None:
+        """The request-wide checks: a non-empty list, plain values, every required column.
+
+        Raises
+        ------
+        ServiceError
+            422 naming each offending field and rule.
+        """
+        if not isinstance(releases, list) or not releases:
+            raise ServiceError(422, "releases: must hold at least one release", problems=[{"field": "releases", "rule": "must be a non-empty list of releases"}])
+        if len(releases) > MAX_RELEASES_PER_REQUEST:
+            raise ServiceError(
+                422,
+                f"releases: at most {MAX_RELEASES_PER_REQUEST} per request, got {len(releases)}",
+                problems=[{"field": "releases", "rule": f"at most {MAX_RELEASES_PER_REQUEST} releases per request"}],
+            )
+        problems = _check_values(releases)
+        if problems:
+            raise _refuse(problems)
+        problems = _check_columns(releases, champions)
+        if problems:
+            raise _refuse(problems, "releases refused")
+
+    def validate(self, releases: list[Any], champions: Champions, *, prechecked: bool = False) -> pd.DataFrame:
+        """Contract-valid, typed rows of one request, or a 422 naming every problem."""
+        if not prechecked:
+            self.precheck(releases, champions)
+        frame = pd.DataFrame.from_records(releases)
+        try:
+            table = validate_for_scoring(frame, champions, line_offset=0)
+        except ContractError as exc:  # the column checks above should have caught it
+            raise ServiceError(422, str(exc), problems=[{"field": "releases", "rule": str(exc)}]) from None
+        if len(table.rejects):
+            raise _refuse(
+                [
+                    {
+                        "index": int(r.line),
+                        "release_id": r.release_id or None,
+                        "field": f"releases[{int(r.line)}].{r.column}",
+                        "rule": r.reason,
+                        "value": r.value,
+                    }
+                    for r in table.rejects.itertuples()
+                ]
+            )
+        return table.data
+
+    def _validate_together(self, jobs: list[_Job], champions: Champions) -> None:
+        """Set each job's ``rows``, or fail its future with the 422 it would get alone.
+
+        Prechecked requests are validated in one call; only when that call rejects a
+        row (or raises) is each request validated on its own, so that every request
+        gets exactly the answer it would get alone (ids need only be unique within a
+        request, for one thing).
+        """
+        if len(jobs) > 1:
+            frame = pd.DataFrame.from_records([row for job in jobs for row in job.releases])
+            try:
+                table = validate_for_scoring(frame, champions, line_offset=0)
+            except ContractError:
+                table = None
+            if table is not None and not len(table.rejects) and len(table.data) == len(frame):
+                start = 0
+                for job in jobs:
+                    job.rows = table.data.iloc[start : start + len(job.releases)].reset_index(drop=True)
+                    start += len(job.releases)
+                return
+        for job in jobs:
+            try:
+                job.rows = self.validate(job.releases, champions, prechecked=True)
+            except ServiceError as exc:
+                job.future.set_exception(exc)
 
     # ------------------------------------------------------------------ scoring
-    def score(self, key: ApiKey, releases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Validate, score and audit one request; all or nothing.
+    def _score_frame(self, rows: pd.DataFrame, champions: Champions, *, rank: bool = True) -> pd.DataFrame:
+        """:func:`score_frame`, in two halves on two threads for many rows.
+
+        LightGBM's ``pred_contrib`` (most of the cost) releases the GIL, so the halves
+        overlap. Both carry one timestamp; ranks are given afterwards over all rows with
+        the same rule, so the result equals one call on every row.
+        """
+        n = len(rows)
+        if n < PARALLEL_FROM_ROWS:
+            return score_frame(rows, champions, rank=rank)
+        stamp = utc_now()
+        half = n // 2
+        parts = [rows.iloc[:half], rows.iloc[half:]]
+        futures = [self._pool.submit(score_frame, part, champions, scored_at=stamp, rank=False) for part in parts]
+        frame = pd.concat([f.result() for f in futures], ignore_index=True)
+        if rank:
+            frame["priority_rank"] = rank_priority(frame["priority_score"].to_numpy(), frame["release_id"].to_numpy())
+        return frame
+
+    def _answer(self, jobs: list[_Job]) -> None:
+        """Authorize, validate, score and audit some requests; resolve every job's future.
+
+        All of them are scored with one set of champions (read once). A request's audit
+        record is committed before its answer is released; when the records cannot be
+        written, every request of the group gets 503 and no score.
+        """
+        try:
+            champions = self._champions  # one read: one set of versions for every row here
+            waiting = []
+            for job in self._authorize_jobs(jobs):
+                try:
+                    self.precheck(job.releases, champions)
+                    waiting.append(job)
+                except ServiceError as exc:
+                    job.future.set_exception(exc)
+            self._validate_together(waiting, champions)
+            valid = [job for job in waiting if job.rows is not None]
+            if not valid:
+                return
+            rows = valid[0].rows if len(valid) == 1 else pd.concat([job.rows for job in valid], ignore_index=True)
+            output = self._score_frame(rows, champions, rank=len(valid) == 1)
+            bounds = np.cumsum([0] + [len(job.rows) for job in valid])
+            if len(valid) > 1:  # each request ranked within itself, as if scored alone
+                scores, ids = output["priority_score"].to_numpy(), output["release_id"].to_numpy()
+                output["priority_rank"] = np.concatenate([rank_priority(scores[a:b], ids[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+            texts = render_rows(output)
+            release_ids = [str(r) for r in output["release_id"].tolist()]
+            versions = champions.versions()
+            answers, records = [], []
+            for job, a, b in zip(valid, bounds[:-1], bounds[1:]):
+                scored = ScoredRequest(
+                    request_id=uuid.uuid4().hex,
+                    body="[" + ", ".join(texts[a:b]) + "]",
+                    release_ids=release_ids[a:b],
+                    model_versions=versions,
+                )
+                answers.append((job, scored))
+                records.append(
+                    {"request_id": scored.request_id, "key": job.key, "release_ids": scored.release_ids, "model_versions": versions, "outputs": scored.body}
+                )
+            try:
+                self.store.record_requests(records)
+            except AuditUnavailable as exc:
+                error = ServiceError(503, f"not scored: the audit record could not be written ({exc})")
+                for job, _ in answers:
+                    job.future.set_exception(error)
+                return
+            for job, scored in answers:
+                job.future.set_result(scored)
+        finally:
+            for job in jobs:  # never leave a caller waiting, whatever went wrong
+                if not job.future.done():
+                    job.future.set_exception(RuntimeError("scoring failed"))
+
+    def _run_scorer(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            jobs, rows = [job], len(job.releases) if isinstance(job.releases, list) else 0
+            while rows < COALESCE_MAX_ROWS:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._jobs.put(None)
+                    break
+                jobs.append(more)
+                rows += len(more.releases) if isinstance(more.releases, list) else 0
+            try:
+                self._answer(jobs)
+            except Exception:  # noqa: BLE001  (the futures carry it; the thread must live on)
+                logger.exception("scoring thread: unexpected error")
+
+    def submit(self, authorization: str | None, releases: Any) -> Future:
+        """Queue one scoring request; the future gives its :class:`ScoredRequest`.
+
+        The future fails with :class:`ServiceError` (401/403/422/503) when the request is
+        refused. Used by the HTTP endpoint, which awaits it.
+        """
+        if self._scorer is None:
+            with self._scorer_lock:
+                if self._scorer is None:
+                    self._scorer = threading.Thread(target=self._run_scorer, name="riskmodel-scorer", daemon=True)
+                    self._scorer.start()
+        job = _Job(releases=releases, future=Future(), authorization=authorization)
+        self._jobs.put(job)
+        return job.future
+
+    def close(self) -> None:
+        """Stop the scoring thread (after the requests already queued)."""
+        if self._scorer is not None:
+            self._jobs.put(None)
+            self._scorer.join(timeout=30)
+        self._pool.shutdown(wait=False)
+
+    def score_request(self, key: ApiKey, releases: list[Any]) -> ScoredRequest:
+        """Validate, score and audit one request in this thread; all or nothing.
+
+        Returns
+        -------
+        ScoredRequest
+            The JSON body to send, exactly as recorded in the audit trail.
 
         Raises
         ------
@@ -115,42 +489,13 @@ class ServiceState:
             422 naming each offending field and rule; 503 when the audit record
             cannot be written (no unaudited score is ever returned).
         """
-        if not releases:
-            raise ServiceError(422, "releases: must hold at least one release")
-        if len(releases) > MAX_RELEASES_PER_REQUEST:
-            raise ServiceError(422, f"releases: at most {MAX_RELEASES_PER_REQUEST} per request, got {len(releases)}")
-        champions = self._champions
-        frame = pd.DataFrame.from_records(releases)
-        try:
-            table = validate_for_scoring(frame, champions, line_offset=0)
-        except ContractError as exc:
-            raise ServiceError(422, str(exc), problems=[{"field": None, "rule": str(exc)}]) from None
-        if len(table.rejects):
-            problems = [
-                {
-                    "index": int(r.line),
-                    "release_id": r.release_id or None,
-                    "field": f"releases[{int(r.line)}].{r.column}",
-                    "rule": r.reason,
-                    "value": r.value,
-                }
-                for r in table.rejects.itertuples()
-            ]
-            summary = "; ".join(f"{p['field']}: {p['rule']}" for p in problems[:20])
-            raise ServiceError(422, f"invalid releases: {summary}", problems=problems)
-        output = score_frame(table.data, champions)
-        records = frame_to_records(output)
-        try:
-            self.store.record_request(
-                request_id=uuid.uuid4().hex,
-                key=key,
-                release_ids=[r["release_id"] for r in records],
-                model_versions=champions.versions(),
-                outputs=records,
-            )
-        except AuditUnavailable as exc:
-            raise ServiceError(503, f"not scored: the audit record could not be written ({exc})") from None
-        return records
+        job = _Job(releases=releases, future=Future(), key=key)
+        self._answer([job])
+        return job.future.result()
+
+    def score(self, key: ApiKey, releases: list[Any]) -> list[dict[str, Any]]:
+        """Like :meth:`score_request`, answering the records as Python objects."""
+        return self.score_request(key, releases).records()
 
     # ------------------------------------------------------------------ other endpoints
     def model_info(self) -> dict[str, Any]:
@@ -173,14 +518,28 @@ class ServiceState:
         }
 
     def reload(self) -> dict[str, str]:
-        """Load the current champions, then swap them in atomically."""
+        """Load the current champions, then swap them in atomically.
+
+        Requests keep being answered by the old set while the new one loads; each
+        request reads the reference once, so it sees one set or the other, never both.
+
+        Raises
+        ------
+        ServiceError
+            503 when the registry has no complete champion set (the old one stays).
+        """
         with self._reload_lock:
-            fresh = load_champions(self.settings)
+            try:
+                fresh = load_champions(self.settings)
+            except LookupError as exc:
+                raise ServiceError(503, f"not reloaded, still serving {self._champions.versions()}: {exc}") from None
             self._champions = fresh
         return fresh.versions()
 
     def audit(self, *, limit: int = 100, release_id: str | None = None) -> list[dict[str, Any]]:
         """Recent request records (auditor only)."""
+        if not 1 <= limit <= 1000:
+            raise ServiceError(422, "limit: must be 1 <= limit <= 1000", problems=[{"field": "limit", "rule": "must be 1 <= limit <= 1000"}])
         try:
             return self.store.requests(limit=limit, release_id=release_id)
         except AuditUnavailable as exc:

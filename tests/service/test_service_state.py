@@ -1,0 +1,139 @@
+"""The service logic without HTTP: requests scored together answer as if scored alone."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Future
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from riskmodel.service import ServiceError, ServiceState, _Job
+
+
+@pytest.fixture(scope="module")
+def state(trained_home, tmp_path_factory):
+    settings = replace(trained_home.settings, audit_url=f"sqlite:///{tmp_path_factory.mktemp('state') / 'audit.db'}")
+    s = ServiceState(settings)
+    yield s
+    s.close()
+    s.store.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def rows(trained_home) -> list[dict[str, str]]:
+    from riskmodel.contract import find_table, read_table
+
+    return read_table(find_table(trained_home.data, "releases")).iloc[:40].to_dict(orient="records")
+
+
+@pytest.fixture(scope="module")
+def keys(state):
+    made = {role: state.store.create_key(role)[0] for role in ("panel", "operator", "auditor")}
+    return {role: f"Bearer {key}" for role, key in made.items()}
+
+
+def alone(state, keys, releases):
+    """The answer to one request scored on its own (the oracle)."""
+    key = state.authorize(keys["panel"], "score")
+    return json.loads(state.score_request(key, releases).body)
+
+
+def without_time(answer):
+    return [{k: v for k, v in row.items() if k != "scored_at"} for row in answer]
+
+
+def test_requests_scored_together_answer_as_if_alone(state, keys, rows):
+    requests = [
+        ("panel", rows[0:1]),
+        ("operator", rows[1:6]),
+        ("panel", [dict(rows[6], sex="X")]),  # 422
+        ("auditor", rows[7:8]),  # 403
+        (None, rows[8:9]),  # 401
+        ("panel", rows[9:12] + [rows[0]]),  # shares release r0 with the first request
+        ("panel", [{k: v for k, v in rows[12].items() if k != "index_offence"}]),  # 422, column absent
+        ("operator", rows[13:40]),
+    ]
+    before = state.store.count_requests()
+    jobs = [_Job(releases=list(releases), future=Future(), authorization=keys.get(role) if role else None) for role, releases in requests]
+    state._answer(jobs)
+    assert all(job.future.done() for job in jobs)
+    expected_status = [200, 200, 422, 403, 401, 200, 422, 200]
+    for job, (role, releases), status in zip(jobs, requests, expected_status):
+        if status == 200:
+            scored = job.future.result()
+            answer = json.loads(scored.body)
+            assert without_time(answer) == without_time(alone(state, keys, releases))
+            assert sorted(r["priority_rank"] for r in answer) == list(range(1, len(releases) + 1))
+        else:
+            with pytest.raises(ServiceError) as refused:
+                job.future.result()
+            assert refused.value.status == status
+    records = state.store.requests(limit=4 + 4)
+    # 4 answered together, then the 4 oracle requests answered alone
+    together = records[4:][::-1]
+    answered = [(role, job) for job, (role, _), status in zip(jobs, requests, expected_status) if status == 200]
+    assert state.store.count_requests() == before + 4 + 4
+    for record, (role, job) in zip(together, answered):
+        scored = job.future.result()
+        assert record["request_id"] == scored.request_id
+        assert record["role"] == role
+        assert record["outputs"] == json.loads(scored.body)
+        assert record["release_ids"] == [r["release_id"] for r in job.releases]
+
+
+def test_a_request_alone_in_the_queue_is_answered(state, keys, rows):
+    future = state.submit(keys["panel"], rows[:2])
+    answer = json.loads(future.result(timeout=60).body)
+    assert [r["release_id"] for r in answer] == [rows[0]["release_id"], rows[1]["release_id"]]
+    with pytest.raises(ServiceError) as refused:
+        state.submit("Bearer nope", rows[:1]).result(timeout=60)
+    assert refused.value.status == 401
+
+
+def test_large_requests_split_over_two_threads_score_like_one_call(state, trained_home):
+    from riskmodel.contract import find_table, read_table
+    from riskmodel.scoring import score_frame, validate_for_scoring
+
+    many = read_table(find_table(trained_home.data, "releases")).iloc[:600]
+    table = validate_for_scoring(many, state.champions)
+    split = state._score_frame(table.data, state.champions)
+    whole = score_frame(table.data, state.champions)
+    pd.testing.assert_frame_equal(split.drop(columns="scored_at"), whole.drop(columns="scored_at"))
+
+
+def test_when_the_records_cannot_be_written_no_request_of_the_group_is_answered(state, keys, rows):
+    import sqlite3
+    from contextlib import closing
+
+    path = state.settings.audit_url[len("sqlite:///") :]
+    before = state.store.count_requests()
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON score_requests BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        db.commit()
+    try:
+        jobs = [_Job(releases=rows[i : i + 2], future=Future(), authorization=keys["panel"]) for i in (0, 2, 4)]
+        state._answer(jobs)
+    finally:
+        with closing(sqlite3.connect(path)) as db:
+            db.execute("DROP TRIGGER refuse")
+            db.commit()
+    for job in jobs:
+        with pytest.raises(ServiceError) as refused:
+            job.future.result()
+        assert refused.value.status == 503
+    assert state.store.count_requests() == before
+
+
+def test_valid_requests_are_validated_in_one_call(state, keys, rows, monkeypatch):
+    requests = [rows[0:1], rows[1:4], rows[4:5], rows[5:30]]
+    expected = [without_time(alone(state, keys, r)) for r in requests]
+
+    def not_alone(*args, **kwargs):
+        raise AssertionError("validated one by one")
+
+    monkeypatch.setattr(state, "validate", not_alone)
+    jobs = [_Job(releases=r, future=Future(), authorization=keys["panel"]) for r in requests]
+    state._answer(jobs)
+    assert [without_time(json.loads(job.future.result().body)) for job in jobs] == expected
