@@ -332,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-requests", type=int, default=100, help="At most this many 500-release requests per phase.")
     parser.add_argument("--seconds", type=float, default=20.0, help="At most this long per phase.")
     parser.add_argument("--starts", type=int, default=3, help="Service starts timed (the last one is measured under load).")
+    parser.add_argument("--quiet-load", type=float, default=0.7, help="Before measuring, wait until the 1-minute load average is below this ...")
+    parser.add_argument("--quiet-wait", type=float, default=600.0, help="... for at most this many seconds (0: do not wait).")
     args = parser.parse_args(argv)
 
     home = args.out / "home"
@@ -350,6 +352,12 @@ def main(argv: list[str] | None = None) -> int:
     store = AuditStore(Settings.from_env({"RISKMODEL_HOME": str(home)}).audit_url).create_schema()
     key, _ = store.create_key("panel", label="benchmark")
     text_rows, typed_rows = sample_rows(home, 2_000)
+
+    waited_until = time.monotonic() + args.quiet_wait
+    while os.getloadavg()[0] >= args.quiet_load and time.monotonic() < waited_until:
+        print(f"waiting for a quiet machine (load average {os.getloadavg()[0]:.2f})", flush=True)
+        time.sleep(15)
+    load_before = os.getloadavg()
 
     servers: list[Server] = []
     try:
@@ -399,7 +407,12 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             server.stop()
 
-    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    load_after = os.getloadavg()
+    machine = (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()};"
+        f" load average (1, 5, 15 min) {', '.join(f'{x:.2f}' for x in load_before)} before and"
+        f" {', '.join(f'{x:.2f}' for x in load_after)} after (the benchmark's own load included)"
+    )
     command = "python benchmarks/serving.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:]) if (argv or sys.argv[1:]) else "")
     text = write_report(args.results, args=args, machine=machine, ready=ready, mlflow_ready=mlflow_server.ready_s, phases=phases, mlflow=mlflow, audit_rows=audit_rows, command=command)
     print(text)

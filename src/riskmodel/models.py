@@ -55,6 +55,7 @@ DEFAULT_PARAMS: dict[str, object] = {
     "colsample_bytree": 0.8,
     "reg_lambda": 1.0,
     "early_stopping_rounds": 30,
+    "n_jobs": 1,
 }
 
 _SMALL_BATCH = 2_000
@@ -98,14 +99,14 @@ def fit_lightgbm_pipeline(
     stopping = int(params.pop("early_stopping_rounds", 0) or 0)
     features = ReleaseFeatures(extra_numeric=extra_numeric, extra_categorical=extra_categorical).fit(X)
     Xt = features.transform(X)
-    common = dict(
-        random_state=seed,
-        n_jobs=0,
-        verbose=-1,
-        monotone_constraints=features.monotone_constraints(),
-        monotone_constraints_method="basic",  # "advanced" can break monotonicity (LightGBM #5358, #6155)
+    common = {
+        "random_state": seed,
+        "verbose": -1,
+        # "advanced" (and "intermediate") can break monotonicity (LightGBM #5358, #6155).
+        "monotone_constraints_method": "basic",
         **params,
-    )
+        "monotone_constraints": features.monotone_constraints(),
+    }
     if target in BINARY_TARGETS:
         model = lgb.LGBMClassifier(objective="binary", **common)
     elif target == "frequency":

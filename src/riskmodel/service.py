@@ -84,7 +84,7 @@ def _column_values(values: np.ndarray) -> list[Any]:
     """A column as JSON-ready Python values: NaN and infinities become ``None``."""
     if values.dtype.kind == "f":
         finite = np.isfinite(values)
-        out = values.tolist()
+        out = np.round(values, 5).tolist()
         if not finite.all():
             for i in np.flatnonzero(~finite):
                 out[i] = None
@@ -397,13 +397,25 @@ class ServiceState:
             valid = [job for job in waiting if job.rows is not None]
             if not valid:
                 return
-            rows = valid[0].rows if len(valid) == 1 else pd.concat([job.rows for job in valid], ignore_index=True)
-            output = self._score_frame(rows, champions, rank=len(valid) == 1)
             bounds = np.cumsum([0] + [len(job.rows) for job in valid])
-            if len(valid) > 1:  # each request ranked within itself, as if scored alone
-                scores, ids = output["priority_score"].to_numpy(), output["release_id"].to_numpy()
-                output["priority_rank"] = np.concatenate([rank_priority(scores[a:b], ids[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
-            texts = render_rows(output)
+            try:
+                rows = valid[0].rows if len(valid) == 1 else pd.concat([job.rows for job in valid], ignore_index=True)
+                output = self._score_frame(rows, champions, rank=len(valid) == 1)
+                if len(valid) > 1:  # each request ranked within itself, as if scored alone
+                    scores, ids = output["priority_score"].to_numpy(), output["release_id"].to_numpy()
+                    output["priority_rank"] = np.concatenate([rank_priority(scores[a:b], ids[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+                texts = render_rows(output)
+            except Exception:
+                if len(valid) == 1:
+                    raise
+                # One request's rows may be what breaks: no other request should fail for it.
+                logger.exception("scoring %d requests together failed; scoring each alone", len(valid))
+                for job in valid:
+                    try:
+                        self._answer([job])
+                    except Exception:  # noqa: BLE001  (its own future carries the failure)
+                        logger.exception("scoring one request failed")
+                return
             release_ids = [str(r) for r in output["release_id"].tolist()]
             versions = champions.versions()
             answers, records = [], []
@@ -427,6 +439,11 @@ class ServiceState:
                 return
             for job, scored in answers:
                 job.future.set_result(scored)
+        except Exception as exc:
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            raise
         finally:
             for job in jobs:  # never leave a caller waiting, whatever went wrong
                 if not job.future.done():

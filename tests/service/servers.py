@@ -95,19 +95,23 @@ def server_env(base_env: dict[str, str], work: Path, *, audit_url: str | None = 
     return env
 
 
-def start_server(command: list[str], env: dict[str, str], log: Path, base: str) -> Server:
-    """Start a server and wait (bounded) for ``/readyz``; on failure, stop it and say why."""
+def launch_server(command: list[str], env: dict[str, str], log: Path, base: str) -> Server:
+    """Start a server process (see :meth:`Server.wait_ready`)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-    server = Server(base=base, process=process, log=log, env=env)
+    return Server(base=base, process=process, log=log, env=env)
+
+
+def wait_ready(server: Server) -> Server:
+    """Wait (bounded) for ``/readyz``; on failure, stop the server and say why."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}:\n{server.log_tail()}")
+            if server.process.poll() is not None:
+                raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log_tail()}")
             try:
-                if client.get(f"{base}/readyz").status_code == 200:
+                if client.get(f"{server.base}/readyz").status_code == 200:
                     return server
             except httpx.TransportError:
                 pass
@@ -118,15 +122,17 @@ def start_server(command: list[str], env: dict[str, str], log: Path, base: str) 
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory) -> Iterator:
-    """``serve(base_env, command="cli"|"bentoml", audit_url=None, roles=(...))`` → :class:`Server`.
+    """``serve(base_env, command="cli"|"bentoml", audit_url=None, roles=(...), wait=True)`` → :class:`Server`.
 
-    Every server started through it is stopped when the module's tests are done.
+    With ``wait=False`` it returns at once (pass the server to :func:`wait_ready`), so that
+    several servers can start together. Every server started through it is stopped when
+    the module's tests are done.
     """
     from riskmodel.audit import AuditStore
 
     started: list[Server] = []
 
-    def start(base_env: dict[str, str], *, command: str = "cli", audit_url: str | None = None, roles=("panel", "operator", "auditor")) -> Server:
+    def start(base_env: dict[str, str], *, command: str = "cli", audit_url: str | None = None, roles=("panel", "operator", "auditor"), wait: bool = True) -> Server:
         work = tmp_path_factory.mktemp("server")
         env = server_env(base_env, work, audit_url=audit_url)
         keys, key_ids = {}, {}
@@ -137,10 +143,10 @@ def serve(tmp_path_factory) -> Iterator:
             store.engine.dispose()
         port = free_port()
         argv = cli_serve_command(port) if command == "cli" else bentoml_serve_command(port)
-        server = start_server(argv, env, work / "server.log", f"http://127.0.0.1:{port}")
+        server = launch_server(argv, env, work / "server.log", f"http://127.0.0.1:{port}")
         started.append(server)
         server.keys, server.key_ids = keys, key_ids
-        return server
+        return wait_ready(server) if wait else server
 
     yield start
     for server in started:

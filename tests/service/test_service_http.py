@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from servers import audit_rows, serve, sqlite_path  # noqa: F401  (serve is a fixture)
+from servers import audit_rows, serve, sqlite_path, wait_ready  # noqa: F401  (serve is a fixture)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -30,10 +30,26 @@ MODEL_FIELDS = ("reoffence_model", "harm_model", "frequency_model")
 # --------------------------------------------------------------------------- fixtures
 
 
+UNREACHABLE_AUDIT_DB = "postgresql+psycopg://riskmodel@127.0.0.1:1/riskmodel_audit"
+
+
 @pytest.fixture(scope="module")
-def server(serve, trained_home):
-    """The service on the trained home, with a panel, an operator and an auditor key."""
-    return serve(trained_home.env(), command="cli")
+def servers(serve, trained_home):
+    """Both servers of this module, started together.
+
+    ``main``: ``riskmodel serve`` with a panel, an operator and an auditor key;
+    ``no_audit_db``: ``bentoml serve`` with an audit database nobody can reach.
+    """
+    launched = {
+        "main": serve(trained_home.env(), command="cli", wait=False),
+        "no_audit_db": serve(trained_home.env(), command="bentoml", audit_url=UNREACHABLE_AUDIT_DB, roles=(), wait=False),
+    }
+    return {name: wait_ready(server) for name, server in launched.items()}
+
+
+@pytest.fixture(scope="module")
+def server(servers):
+    return servers["main"]
 
 
 @pytest.fixture(scope="module")
@@ -454,9 +470,8 @@ def test_scoring_resumes_once_the_audit_database_is_writable_again(server, text_
 
 
 @pytest.fixture(scope="module")
-def server_without_audit_db(serve, trained_home):
-    """The service (started by ``bentoml serve``) with an audit database nobody can reach."""
-    return serve(trained_home.env(), command="bentoml", audit_url="postgresql+psycopg://riskmodel@127.0.0.1:1/riskmodel_audit", roles=())
+def server_without_audit_db(servers):
+    return servers["no_audit_db"]
 
 
 def test_503_when_the_audit_database_is_unreachable(server_without_audit_db, text_rows):

@@ -137,3 +137,22 @@ def test_valid_requests_are_validated_in_one_call(state, keys, rows, monkeypatch
     jobs = [_Job(releases=r, future=Future(), authorization=keys["panel"]) for r in requests]
     state._answer(jobs)
     assert [without_time(json.loads(job.future.result().body)) for job in jobs] == expected
+
+
+def test_a_request_that_breaks_scoring_fails_alone(state, keys, rows, monkeypatch):
+    from riskmodel import service
+
+    real = service.score_frame
+
+    def fragile(frame, *args, **kwargs):
+        if (frame["release_id"] == rows[3]["release_id"]).any():
+            raise FloatingPointError("cannot score this row")
+        return real(frame, *args, **kwargs)
+
+    monkeypatch.setattr(service, "score_frame", fragile)
+    jobs = [_Job(releases=rows[i : i + 2], future=Future(), authorization=keys["panel"]) for i in (0, 2, 4)]
+    state._answer(jobs)
+    assert [r["release_id"] for r in json.loads(jobs[0].future.result().body)] == [rows[0]["release_id"], rows[1]["release_id"]]
+    assert [r["release_id"] for r in json.loads(jobs[2].future.result().body)] == [rows[4]["release_id"], rows[5]["release_id"]]
+    with pytest.raises(FloatingPointError):
+        jobs[1].future.result()
