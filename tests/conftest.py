@@ -167,3 +167,9 @@ def trained_home(tmp_path_factory) -> TrainedHome:
     :func:`build_trained_home`.
     """
     return build_trained_home(tmp_path_factory.mktemp("trained_home"))
+
+
+@pytest.fixture
+def test_train_config() -> dict:
+    """:data:`TEST_CONFIG` for tests in folders whose own conftest shadows this module's name."""
+    return dict(TEST_CONFIG)

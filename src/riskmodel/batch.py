@@ -237,9 +237,6 @@ def score_file(
     scored_at = scored_at or utc_now()
     fingerprint = file_fingerprint(input_path)
     line_offset = 2 if input_path.suffix.lower() == ".csv" else 1
-    reoffence_model = champions.models["reoffence"]
-    profile = champions.info["reoffence"].profile
-    names = [str(n) for n in reoffence_model.feature_names_]
     schema = output_schema()
 
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,48 +248,33 @@ def score_file(
     drift_tmp = drift_path.with_name(f".{drift_path.name}.tmp")
     temporaries = (partial, output_tmp, rejects_tmp, drift_tmp)
 
-    seen: set[str] = set()
-    rows_read = 0
-    ids, scores, reoffence, harm, frequency = [], [], [], [], []
-    drift_counts: dict[str, np.ndarray] = {}
-    warnings: list[str] = []
-    row_warnings: Counter[str] = Counter()
     bar = None
     if progress:
         from tqdm import tqdm
 
         total = pq.ParquetFile(input_path).metadata.num_rows if line_offset == 1 else None
         bar = tqdm(total=total, unit=" rows", desc=f"scoring {input_path.name}")
-    rejects = writer = None
+    stream = None
     try:
         with _terminate_as_interrupt():
-            rejects = _RejectsFile(rejects_tmp)
-            # Uncompressed: the partial file is read once, straight back.
-            writer = pq.ParquetWriter(partial, schema, compression="none")
-            chunks = iter_table(input_path, chunk_rows=chunk_rows)
-            first = True
-            for chunk in chunks:
-                first = False
-                rows_read += _score_chunk(
-                    chunk, champions, explain=explain, scored_at=scored_at, line_offset=line_offset, seen=seen,
-                    allow_identifiers=allow_identifiers, writer=writer, schema=schema, rejects=rejects,
-                    warnings=warnings, row_warnings=row_warnings, keep=(ids, scores, reoffence, harm, frequency),
-                    drift=(profile, names, drift_counts),
-                )
+            stream = _Stream(
+                champions, partial=partial, rejects_path=rejects_tmp, schema=schema, explain=explain, scored_at=scored_at,
+                line_offset=line_offset, allow_identifiers=allow_identifiers,
+            )
+            for chunk in iter_table(input_path, chunk_rows=chunk_rows):
+                stream.add(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
-            if first:  # an empty Parquet file yields no chunk: its columns are still checked
+            if stream.rows_read == 0:  # an empty file may yield no chunk: its columns are still checked
                 validate_for_scoring(read_table(input_path), champions, allow_identifiers=allow_identifiers)
-            writer.close()
-            rejects.close()
+            stream.close()
 
-            all_ids = np.concatenate(ids) if ids else np.array([], dtype=object)
-            all_scores = np.concatenate(scores) if scores else np.array([])
-            ranks = rank_priority(all_scores, all_ids)
+            ranks = rank_priority(stream.kept("priority_score"), stream.kept("release_id"))
             top = _write_ranked(partial, output_tmp, ranks, capacity=capacity, csv=output_path.suffix.lower() == ".csv")
             partial.unlink()
 
-            drift = population_stability(profile, drift_counts) if drift_counts else {}
+            profile = champions.info["reoffence"].profile
+            drift = population_stability(profile, stream.drift_counts) if stream.drift_counts else {}
             flagged = sorted((n for n, v in drift.items() if v > drift_threshold), key=lambda n: -drift[n])
             payload: dict[str, Any] = {"threshold": drift_threshold, "flagged": flagged, "population_stability_index": drift}
             drift_tmp.write_text(json.dumps(payload, indent=2))
@@ -301,10 +283,8 @@ def score_file(
             os.replace(drift_tmp, drift_path)
             os.replace(output_tmp, output_path)
     except BaseException:
-        if writer is not None and writer.is_open:
-            writer.close()
-        if rejects is not None:
-            rejects.handle.close()
+        if stream is not None:
+            stream.close()
         for path in temporaries:
             path.unlink(missing_ok=True)
         raise
@@ -319,44 +299,77 @@ def score_file(
         rejects_path=rejects_path,
         input_fingerprint=fingerprint,
         model_versions=champions.versions(),
-        rows_read=rows_read,
-        rows_scored=int(len(all_ids)),
-        rows_rejected=rejects.rows,
+        rows_read=stream.rows_read,
+        rows_scored=int(len(ranks)),
+        rows_rejected=stream.rejects.rows,
         started_at=started,
         finished_at=datetime.now(timezone.utc),
         drift=drift,
         drift_flagged=flagged,
         drift_threshold=drift_threshold,
-        reoffence=np.concatenate(reoffence) if reoffence else np.array([]),
-        harm=np.concatenate(harm) if harm else np.array([]),
-        frequency=np.concatenate(frequency) if frequency else np.array([]),
+        reoffence=stream.kept("reoffence_probability"),
+        harm=stream.kept("harm_probability"),
+        frequency=stream.kept("frequency_expected"),
         top=top,
-        warnings=warnings,
-        reject_reasons=dict(rejects.reasons.most_common()),
-        row_warnings=dict(row_warnings.most_common()),
+        warnings=stream.warnings,
+        reject_reasons=dict(stream.rejects.reasons.most_common()),
+        row_warnings=dict(stream.row_warnings.most_common()),
         capacity=capacity,
         explained=explain,
         scored_at=scored_at,
     )
 
 
-def _score_chunk(chunk, champions, *, explain, scored_at, line_offset, seen, allow_identifiers, writer, schema, rejects, warnings, row_warnings, keep, drift) -> int:
-    """Validate, score and write one chunk; returns the rows read."""
-    table = validate_for_scoring(chunk, champions, line_offset=line_offset, seen_ids=seen, allow_identifiers=allow_identifiers)
-    for warning in table.warnings:
-        if warning not in warnings:
-            warnings.append(warning)
-    rejects.add(table.rejects)
-    n = len(table.data)
-    if n:
-        columns, features = score_columns(table.data, champions, explain=explain, scored_at=scored_at, rank=False, arrow_factors=True)
-        writer.write_table(_to_table(columns, n, schema))
-        for store, name in zip(keep, ("release_id", "priority_score", "reoffence_probability", "harm_probability", "frequency_expected")):
-            store.append(columns[name])
-        _count_row_warnings(row_warnings, columns["warnings"])
-        profile, names, counts = drift
-        merge_counts(profile, features, names, counts)
-    return len(chunk)
+class _Stream:
+    """The first pass: validate, score and write each chunk; keep a few numbers per row."""
+
+    #: Output columns kept in memory for the ranking, the report and the result.
+    KEPT = ("release_id", "priority_score", "reoffence_probability", "harm_probability", "frequency_expected")
+
+    def __init__(self, champions, *, partial: Path, rejects_path: Path, schema: pa.Schema, explain: bool, scored_at: str, line_offset: int, allow_identifiers: bool):
+        self.champions = champions
+        self.schema = schema
+        self.options = dict(explain=explain, scored_at=scored_at)
+        self.validation = dict(line_offset=line_offset, allow_identifiers=allow_identifiers)
+        self.seen: set[str] = set()
+        self.rows_read = 0
+        self.warnings: list[str] = []
+        self.row_warnings: Counter[str] = Counter()
+        self.drift_counts: dict[str, np.ndarray] = {}
+        self.names = [str(n) for n in champions.models["reoffence"].feature_names_]
+        self.parts: dict[str, list[np.ndarray]] = {name: [] for name in self.KEPT}
+        self.rejects = _RejectsFile(rejects_path)
+        # Uncompressed: the partial file is read once, straight back.
+        self.writer = pq.ParquetWriter(partial, schema, compression="none")
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        """Validate, score and write one chunk."""
+        table = validate_for_scoring(chunk, self.champions, seen_ids=self.seen, **self.validation)
+        self.rows_read += len(chunk)
+        self.warnings.extend(w for w in table.warnings if w not in self.warnings)
+        self.rejects.add(table.rejects)
+        n = len(table.data)
+        if not n:
+            return
+        columns, features = score_columns(table.data, self.champions, rank=False, arrow_factors=True, **self.options)
+        self.writer.write_table(_to_table(columns, n, self.schema))
+        # Copies: a column of the scored frame is a view that would keep the whole chunk alive.
+        self.parts["release_id"].append(np.asarray(columns["release_id"], dtype=str))
+        for name in self.KEPT[1:]:
+            self.parts[name].append(np.array(columns[name], dtype=float))
+        _count_row_warnings(self.row_warnings, columns["warnings"])
+        merge_counts(self.champions.info["reoffence"].profile, features, self.names, self.drift_counts)
+
+    def kept(self, name: str) -> np.ndarray:
+        """A kept column over every chunk."""
+        parts = self.parts[name]
+        return np.concatenate(parts) if parts else np.array([], dtype=str if name == "release_id" else float)
+
+    def close(self) -> None:
+        """Finish the partial and rejects files (safe to call twice)."""
+        if self.writer.is_open:
+            self.writer.close()
+        self.rejects.close()
 
 
 def _write_ranked(partial: Path, tmp: Path, ranks: np.ndarray, *, capacity: int, csv: bool) -> pd.DataFrame:

@@ -109,16 +109,131 @@ class TrainConfig:
         return replace(self, labels=replace(self.labels, **changes)) if changes else self
 
 
-def _tuple_bands(value) -> tuple[Band, ...]:
-    return tuple((float(edge), str(name)) for edge, name in value)
+def _tuple_bands(value, path: str) -> tuple[Band, ...]:
+    try:
+        bands = tuple((float(edge), str(name)) for edge, name in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: expected a list of [lower edge, name] pairs, got {value!r}") from None
+    if not bands or bands[0][0] != 0.0 or any(b[0] <= a[0] for a, b in zip(bands, bands[1:])):
+        raise ValueError(f"{path}: bands must start at 0 and rise, got {value!r}")
+    return bands
 
 
-def _build(cls, data: dict[str, Any], path: str):
+def _mapping(value, path: str) -> dict[str, Any]:
+    if value is None:  # an empty YAML section
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, got {type(value).__name__} {value!r}")
+    return dict(value)
+
+
+def _build(cls, data, path: str) -> dict[str, Any]:
+    data = _mapping(data, path)
     known = {f.name: f for f in fields(cls)}
     unknown = set(data) - set(known)
     if unknown:
         raise ValueError(f"{path}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
     return data
+
+
+def _coerce(value, default, path: str):
+    """``value`` as the type of the default (YAML gives ints for floats, lists for tuples)."""
+    kind = type(default)
+    try:
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if kind is int:
+            if isinstance(value, bool) or float(value) != int(value):
+                raise TypeError
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if kind is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if kind is tuple and all(isinstance(v, (int, float)) for v in default):
+            out = tuple(float(v) for v in value)
+            if len(out) != len(default):
+                raise TypeError
+            return out
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: expected {kind.__name__} like {default!r}, got {value!r}") from None
+    return value
+
+
+def _section(cls, base, data, path: str, special=None):
+    """Replace the given fields of dataclass instance ``base``, each checked and coerced."""
+    values = _build(cls, data, path)
+    out = {}
+    for key, value in values.items():
+        if special and key in special:
+            out[key] = special[key](value, f"{path}.{key}")
+        else:
+            out[key] = _coerce(value, getattr(base, key), f"{path}.{key}")
+    return replace(base, **out)
+
+
+def _date_or_none(value, path: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{path}: {value!r} is not an ISO 8601 date (YYYY-MM-DD) or null") from None
+
+
+def _names(value, path: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{path}: expected a list of column names, got {value!r}")
+    return tuple(value)
+
+
+#: Model settings riskmodel sets itself: a configuration may not override them.
+_FIXED_PARAMS = frozenset({"objective", "monotone_constraints", "random_state", "seed", "verbose", "verbosity"})
+
+
+def _known_lightgbm_params() -> frozenset[str] | None:
+    import lightgbm as lgb
+
+    names = set(lgb.LGBMClassifier().get_params()) | {"early_stopping_rounds", "monotone_constraints_method"}
+    try:  # LightGBM's own parameter names and aliases (a private table: skip the check without it)
+        from lightgbm.basic import _ConfigAliases
+
+        for main, aliases in _ConfigAliases._get_all_param_aliases().items():
+            names.add(main)
+            names.update(aliases)
+    except Exception:  # pragma: no cover - a LightGBM without the table
+        return None
+    return frozenset(names)
+
+
+def _params(base: dict[str, dict[str, Any]], data, path: str) -> dict[str, dict[str, Any]]:
+    from riskmodel.models import TARGETS
+
+    params = {k: dict(v) for k, v in base.items()}
+    sections = _mapping(data, path)
+    unknown = set(sections) - {"default", *TARGETS}
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; known: {sorted({'default', *TARGETS})}")
+    known = _known_lightgbm_params()
+    for target, values in sections.items():
+        values = _mapping(values, f"{path}.{target}")
+        fixed = sorted(set(values) & _FIXED_PARAMS)
+        if fixed:
+            raise ValueError(f"{path}.{target}: {fixed} are set by riskmodel and cannot be configured")
+        if known is not None:
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ValueError(f"{path}.{target}: unknown LightGBM parameter(s) {unknown}")
+        params.setdefault(target, {}).update(values)
+    return params
 
 
 def load_config(path: Path | None = None) -> TrainConfig:
@@ -127,51 +242,62 @@ def load_config(path: Path | None = None) -> TrainConfig:
     Raises
     ------
     ValueError
-        On an unknown key, naming it and where it is.
+        On an unknown key or a value of the wrong kind, naming it and where it is.
     """
     data = yaml.safe_load(Path(path).read_text()) if path is not None else None
-    return config_from_dict(data or {})
+    try:
+        return config_from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") if path is not None else exc
 
 
-def config_from_dict(data: dict[str, Any]) -> TrainConfig:
-    """Build a configuration from plain data over the defaults (see :func:`load_config`)."""
-    _build(TrainConfig, data, "config")
+def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
+    """Build a configuration from plain data over the defaults (see :func:`load_config`).
+
+    Every key is checked: an unknown one (a misspelt gate would otherwise be silently
+    ignored and the default applied) or a value of the wrong kind raises
+    :class:`ValueError` naming it.
+    """
+    data = _build(TrainConfig, data, "config")
     base = TrainConfig()
     kwargs: dict[str, Any] = {}
     if "labels" in data:
-        labels = _build(LabelConfig, dict(data["labels"]), "labels")
-        if "harm_groups" in labels:
-            labels["harm_groups"] = tuple(labels["harm_groups"])
-        kwargs["labels"] = replace(base.labels, **labels)
+        labels = _build(LabelConfig, data["labels"], "labels")
+        changes = {}
+        for key, value in labels.items():
+            if key == "harm_groups":
+                changes[key] = _names(value, "labels.harm_groups")
+            else:
+                changes[key] = _coerce(value, getattr(base.labels, key), f"labels.{key}")
+        kwargs["labels"] = replace(base.labels, **changes)
     if "split" in data:
-        split = _build(SplitConfig, dict(data["split"]), "split")
-        if split.get("test_from") is not None and not isinstance(split["test_from"], date):
-            split["test_from"] = date.fromisoformat(str(split["test_from"]))
-        kwargs["split"] = replace(base.split, **split)
+        kwargs["split"] = _section(SplitConfig, base.split, data["split"], "split", {"test_from": _date_or_none})
+        for key in ("calibration_share", "validation_share"):
+            share = getattr(kwargs["split"], key)
+            if not 0.0 <= share < 1.0:
+                raise ValueError(f"split.{key}: must lie in [0, 1), got {share}")
     if "gates" in data:
-        gates = _build(GateConfig, dict(data["gates"]), "gates")
-        if "calibration_slope" in gates:
-            gates["calibration_slope"] = tuple(gates["calibration_slope"])
-        kwargs["gates"] = replace(base.gates, **gates)
+        kwargs["gates"] = _section(GateConfig, base.gates, data["gates"], "gates")
     if "scoring" in data:
-        scoring = _build(ScoringConfig, dict(data["scoring"]), "scoring")
-        for key in ("reoffence_bands", "harm_bands"):
-            if key in scoring:
-                scoring[key] = _tuple_bands(scoring[key])
-        kwargs["scoring"] = replace(base.scoring, **scoring)
+        bands = {"reoffence_bands": _tuple_bands, "harm_bands": _tuple_bands}
+        kwargs["scoring"] = _section(ScoringConfig, base.scoring, data["scoring"], "scoring", bands)
     if "params" in data:
-        params = {k: dict(v) for k, v in base.params.items()}
-        for target, values in (data["params"] or {}).items():
-            params.setdefault(target, {}).update(values or {})
-        kwargs["params"] = params
+        kwargs["params"] = _params(base.params, data["params"], "params")
     for key in ("extra_numeric", "extra_categorical"):
         if key in data:
-            kwargs[key] = tuple(data[key] or ())
+            kwargs[key] = _names(data[key], key)
     for key in ("n_boot", "seed"):
         if key in data:
-            kwargs[key] = int(data[key])
+            kwargs[key] = _coerce(data[key], getattr(base, key), key)
     if "fairness_thresholds" in data:
-        kwargs["fairness_thresholds"] = {**base.fairness_thresholds, **data["fairness_thresholds"]}
+        thresholds = _mapping(data["fairness_thresholds"], "fairness_thresholds")
+        unknown = set(thresholds) - set(base.fairness_thresholds)
+        if unknown:
+            raise ValueError(f"fairness_thresholds: unknown target(s) {sorted(unknown)}; known: {sorted(base.fairness_thresholds)}")
+        kwargs["fairness_thresholds"] = {
+            **base.fairness_thresholds,
+            **{k: _coerce(v, 0.5, f"fairness_thresholds.{k}") for k, v in thresholds.items()},
+        }
     return replace(base, **kwargs)
 
 

@@ -39,6 +39,8 @@ __all__ = [
     "ModelInfo",
     "Champions",
     "load_champions",
+    "compare_runs",
+    "fairness_tables",
     "CANDIDATE",
     "CHAMPION",
 ]
@@ -410,3 +412,90 @@ def load_champions(settings: Settings, *, alias: str = CHAMPION) -> Champions:
             config = config_from_dict(mlflow.artifacts.load_dict(f"runs:/{version.run_id}/config.json"))
     assert config is not None
     return Champions(models=models, info=info, scoring=config.scoring, config=config)
+
+
+# --------------------------------------------------------------------------- reviewing
+
+#: Figures :func:`compare_runs` shows per target by default.
+COMPARE_FIGURES: tuple[str, ...] = ("auc", "brier", "calibration_slope", "ece", "capture_at_10", "calibration_ratio")
+
+
+def compare_runs(
+    settings: Settings,
+    *,
+    targets: tuple[str, ...] = TARGETS,
+    figures: tuple[str, ...] = COMPARE_FIGURES,
+    scorer: str = "model",
+    max_runs: int = 50,
+) -> pd.DataFrame:
+    """Training runs side by side, newest first: test figures, versions and aliases.
+
+    Parameters
+    ----------
+    settings : Settings
+    targets : tuple of str
+        Targets whose figures to show.
+    figures : tuple of str
+        Figure names as logged (``<target>.<scorer>.<figure>``); a figure a target does
+        not have (AUC for frequency) is left out.
+    scorer : str, default "model"
+        ``model``, ``baseline``, ``ogrs3`` or ``oracle``.
+    max_runs : int, default 50
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``run_id``: ``start_time``, ``run_name``, ``as_of``, ``test_from``,
+        ``data_fingerprint`` (first 12 characters), then ``<target>.<figure>``,
+        ``<target>.version`` and ``<target>.aliases`` (e.g. ``"candidate, champion"``).
+    """
+    import mlflow
+
+    client = connect(settings)
+    runs = mlflow.search_runs(experiment_names=[EXPERIMENT], order_by=["attributes.start_time DESC"], max_results=max_runs)
+    versions: dict[tuple[str, str], Any] = {}
+    for target in targets:
+        for version in client.search_model_versions(f"name='{model_name(target)}'"):
+            versions[(target, version.run_id)] = version
+    rows = []
+    for _, run in runs.iterrows():
+        row: dict[str, Any] = {
+            "run_id": run["run_id"],
+            "start_time": run["start_time"],
+            "run_name": run.get("tags.mlflow.runName"),
+            "as_of": run.get("params.as_of"),
+            "test_from": run.get("params.split.test_from"),
+            "data_fingerprint": str(run.get("tags.data_fingerprint") or "")[:12],
+        }
+        for target in targets:
+            for figure in figures:
+                column = f"metrics.{target}.{scorer}.{figure}"
+                if column in runs.columns and not (target == "frequency" and figure in ("auc", "brier", "ece", "calibration_slope")):
+                    row[f"{target}.{figure}"] = run[column]
+            version = versions.get((target, run["run_id"]))
+            row[f"{target}.version"] = version.version if version is not None else None
+            row[f"{target}.aliases"] = ", ".join(sorted(version.aliases)) if version is not None else ""
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table.set_index("run_id") if len(table) else table
+
+
+def fairness_tables(settings: Settings, target: str, *, alias: str = CHAMPION) -> dict[str, pd.DataFrame]:
+    """The fairness audit tables (by ethnicity, by age band) of a target's aliased version.
+
+    Raises
+    ------
+    LookupError
+        When the target has no version with the alias.
+    """
+    import mlflow
+
+    client = connect(settings)
+    version = _version(client, target, alias)
+    if version is None:
+        raise LookupError(f"{model_name(target)} has no '{alias}' version: run `riskmodel train` then `riskmodel promote`")
+    root = Path(mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=target))
+    return {
+        path.stem.removeprefix("fairness_"): pd.read_csv(path, index_col=0)
+        for path in sorted(root.glob("fairness_*.csv"))
+    }

@@ -189,9 +189,7 @@ def _calibration_figure(bins: list[dict]):
 # --------------------------------------------------------------------------- pieces
 
 
-def _factors(text, *, explained: bool) -> str:
-    if not explained:
-        return '<span class="muted">not worked out for this run</span>'
+def _factors(text) -> str:
     try:
         factors = json.loads(text) if isinstance(text, str) and text else []
     except json.JSONDecodeError:
@@ -223,13 +221,18 @@ def _band_ranges(bands) -> list[str]:
     return out
 
 
+def _share(count: int, total: int) -> str:
+    share = count / total if total else 0.0
+    return "under 1%" if count and share < 0.005 else f"{share:.0%}"
+
+
 def _band_table(values: np.ndarray, bands) -> str:
     names = band(values, bands) if len(values) else np.array([], dtype=object)
     counts = pd.Series(names, dtype=object).value_counts()
     n = max(len(values), 1)
     rows = "".join(
         f"<tr><td>{_band(name)}</td><td>{_e(words)}</td><td class='num'>{int(counts.get(name, 0)):,}</td>"
-        f"<td class='num'>{counts.get(name, 0) / n:.0%}</td></tr>"
+        f"<td class='num'>{_share(int(counts.get(name, 0)), n)}</td></tr>"
         for (_, name), words in zip(bands, _band_ranges(bands))
     )
     return f"<table><tr><th>band</th><th>chance</th><th class='num'>people</th><th class='num'>share</th></tr>{rows}</table>"
@@ -393,9 +396,15 @@ def render_report(result, champions, *, title: str | None = None) -> str:
             f" and {'is' if result.rows_rejected == 1 else 'are'} not in the list: {reasons}. Each is in the rejects file"
             " with its line number, so it can be corrected and scored again."
         )
-    alerts.extend(_row_warning_words(label, count) for label, count in getattr(result, "row_warnings", {}).items())
     alerts.extend(result.warnings)
     warn_html = "".join(f'<div class="warn">{_e(a)}</div>' for a in alerts)
+    notes = [_row_warning_words(label, count) for label, count in getattr(result, "row_warnings", {}).items()]
+    if notes:
+        warn_html += (
+            '<div class="warn">Some people\'s records are incomplete or unusual:<ul>'
+            + "".join(f"<li>{_e(n)}</li>" for n in notes)
+            + "</ul></div>"
+        )
     if not result.drift_flagged:
         warn_html = (
             '<div class="ok">This month\'s people look like the people the models learned from (no drift found).</div>'
@@ -404,29 +413,38 @@ def render_report(result, champions, *, title: str | None = None) -> str:
 
     listed = top.head(on_list)
     with_notes = bool(len(listed)) and bool(listed["warnings"].fillna("").astype(str).str.len().gt(0).any())
-    rows = []
-    for r in listed.itertuples():
-        ogrs = "" if pd.isna(r.ogrs3_2y) else f"{r.ogrs3_2y:.0%} {_band(r.ogrs3_band)}"
-        note = _e(r.warnings) if isinstance(r.warnings, str) and r.warnings else ""
-        rows.append(
-            f"<tr><td>{int(r.priority_rank)}</td><td>{_e(r.release_id)}<br><span class='small'>person {_e(r.person_id)}</span></td>"
-            f"<td><span class='pct'>{r.reoffence_probability:.0%}</span> {_band(r.reoffence_band)}</td>"
-            f"<td><span class='pct'>{r.harm_probability:.0%}</span> {_band(r.harm_band)}</td>"
-            f"<td class='num'>{r.frequency_expected:.1f}</td><td>{_factors(r.top_factors, explained=explained)}</td>"
-            f"<td>{_needs(r.needs)}</td><td>{ogrs}</td>" + (f"<td class='small'>{note}</td>" if with_notes else "") + "</tr>"
-        )
-    widths = (5, 10, 11, 11, 9, 26, 18, 10) + ((8,) if with_notes else ())
-    columns = "".join(f'<col style="width:{w / sum(widths):.1%}">' for w in widths)
+    # (header, relative width, cell) of each column of the list
+    columns = [
+        ("rank", 5, lambda r: str(int(r.priority_rank))),
+        ("release", 10, lambda r: f"{_e(r.release_id)}<br><span class='small'>person {_e(r.person_id)}</span>"),
+        ("chance of reoffending (12 months)", 11, lambda r: f"<span class='pct'>{r.reoffence_probability:.0%}</span> {_band(r.reoffence_band)}"),
+        ("chance of violent or sexual reoffending (24 months)", 11, lambda r: f"<span class='pct'>{r.harm_probability:.0%}</span> {_band(r.harm_band)}"),
+        ("expected reoffences (12 months)", 9, lambda r: f"{r.frequency_expected:.1f}"),
+    ]
+    if explained:
+        columns.append(("main factors behind the chance of reoffending", 26, lambda r: _factors(r.top_factors)))
+    columns += [
+        ("resettlement needs", 18, lambda r: _needs(r.needs)),
+        ("OGRS3 (2 years)", 10, lambda r: "" if pd.isna(r.ogrs3_2y) else f"{r.ogrs3_2y:.0%} {_band(r.ogrs3_band)}"),
+    ]
+    if with_notes:
+        columns.append(("notes", 8, lambda r: f"<span class='small'>{_e(r.warnings) if isinstance(r.warnings, str) else ''}</span>"))
+    total_width = sum(w for _, w, _ in columns)
+    numeric = {"expected reoffences (12 months)"}
+    attrs = {h: " class='num'" if h in numeric else "" for h, _, _ in columns}
+    head = "".join(f"<th{attrs[h]}>{_e(h)}</th>" for h, _, _ in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td{attrs[h]}>{cell(r)}</td>" for h, _, cell in columns) + "</tr>" for r in listed.itertuples()
+    )
+    widths = "".join(f'<col style="width:{w / total_width:.1%}">' for _, w, _ in columns)
     ranked = (
-        f"<table class='list'><colgroup>{columns}</colgroup><tr><th>rank</th><th>release</th><th>chance of reoffending (12 months)</th>"
-        "<th>chance of violent or sexual reoffending (24 months)</th><th class='num'>expected reoffences (12 months)</th>"
-        "<th>main factors behind the chance of reoffending</th><th>resettlement needs</th><th>OGRS3 (2 years)</th>"
-        + ("<th>notes</th>" if with_notes else "")
-        + "</tr>"
-        + "".join(rows)
-        + "</table>"
-        if rows
-        else "<p>No releases were scored.</p>"
+        f"<table class='list'><colgroup>{widths}</colgroup><tr>{head}</tr>{body}</table>" if len(listed) else "<p>No releases were scored.</p>"
+    )
+    factors_note = (
+        "The main factors say what raised (<span class=\"up\">▲</span>) or lowered (<span class=\"down\">▼</span>)"
+        " the chance of reoffending most, in percentage points."
+        if explained
+        else "The main factors behind each chance were not worked out for this run (it was scored without explanations)."
     )
 
     charts = ""
@@ -481,9 +499,8 @@ similar records, not what this person will do. Check the factors and needs again
 </div>
 
 <h2>Priority list: the top {on_list}</h2>
-<p>People are listed by {_e(rule_words)}. The main factors say what raised (<span class="up">▲</span>) or lowered
-(<span class="down">▼</span>) the chance of reoffending most, in percentage points. OGRS3 is the national
-reconviction scale, shown for comparison.</p>
+<p>People are listed by {_e(rule_words)}. {factors_note} OGRS3 is the national reconviction scale, shown for
+comparison.</p>
 {ranked}
 
 <h2>Charts</h2>

@@ -84,7 +84,7 @@ def _column_values(values: np.ndarray) -> list[Any]:
     """A column as JSON-ready Python values: NaN and infinities become ``None``."""
     if values.dtype.kind == "f":
         finite = np.isfinite(values)
-        out = np.round(values, 5).tolist()
+        out = values.tolist()
         if not finite.all():
             for i in np.flatnonzero(~finite):
                 out[i] = None

@@ -37,7 +37,16 @@ from riskmodel.models import (
 )
 from riskmodel.ogrs3 import ogrs3
 
-__all__ = ["Split", "TargetResult", "TrainingResult", "time_split", "train_models", "data_fingerprint"]
+__all__ = [
+    "Split",
+    "TargetResult",
+    "TrainingResult",
+    "RegisteredTraining",
+    "time_split",
+    "train_models",
+    "train_from_folder",
+    "data_fingerprint",
+]
 
 _TRUTH_COLUMN = {"reoffence": "reoffence_probability", "harm": "harm_probability", "frequency": "frequency_expected"}
 
@@ -260,3 +269,64 @@ def train_models(
             n_calibration=int(parts["calibration"].sum()),
         )
     return result
+
+
+@dataclass
+class RegisteredTraining:
+    """A training run on a folder of contract tables, logged and registered."""
+
+    result: TrainingResult
+    versions: dict[str, str]
+    cohort: object  # riskmodel.contract.Cohort: the validated tables, warnings and rejects
+
+
+def train_from_folder(
+    settings,
+    data,
+    *,
+    as_of: date,
+    config: TrainConfig,
+    test_from: date | None = None,
+    run_name: str | None = None,
+) -> RegisteredTraining:
+    """Validate a folder's tables, train every target, log to MLflow and register candidates.
+
+    What ``riskmodel train`` does, as one call (the notebooks use it). A ``truth`` table in
+    the folder (synthetic data) adds the oracle's figures.
+
+    Parameters
+    ----------
+    settings : riskmodel.settings.Settings
+    data : path
+        Folder with ``releases`` and ``reoffences`` (CSV or Parquet).
+    as_of : date
+        Extract date.
+    config : TrainConfig
+    test_from : date, optional
+        First release date of the test period (overrides the configuration).
+    run_name : str, optional
+        MLflow run name.
+
+    Raises
+    ------
+    riskmodel.contract.ContractError
+        When a table is unusable as a whole.
+    ValueError
+        When a target has no eligible releases in a part of the split.
+    """
+    from riskmodel.contract import ContractError, find_table, load_cohort, read_table
+    from riskmodel.registry import log_training
+
+    cohort = load_cohort(data, extra_numeric=config.extra_numeric, extra_categorical=config.extra_categorical)
+    truth = None
+    try:
+        truth = read_table(find_table(data, "truth"))
+    except ContractError:
+        pass
+    else:
+        truth = truth.assign(**{c: truth[c].astype(float) for c in truth.columns if c != "release_id"})
+    releases = cohort.releases.data
+    result = train_models(releases, cohort.reoffences.data, as_of=as_of, config=config, truth=truth, test_from=test_from)
+    training_rows = releases.loc[releases["release_date"] < pd.Timestamp(result.split["test_from"])]
+    versions = log_training(result, settings, training_rows=training_rows, run_name=run_name)
+    return RegisteredTraining(result=result, versions=versions, cohort=cohort)

@@ -72,9 +72,8 @@ def _train(settings, cohort, config):
     return log_training(result, settings, training_rows=train_rows)
 
 
-def test_first_good_candidate_becomes_champion_and_a_worse_one_is_refused(tmp_path, cohort):
-    from conftest import TEST_CONFIG
-
+def test_first_good_candidate_becomes_champion_and_a_worse_one_is_refused(tmp_path, cohort, test_train_config):
+    TEST_CONFIG = test_train_config
     settings = _home(tmp_path, "gates")
     config = config_from_dict(TEST_CONFIG)
     _train(settings, cohort, config)
