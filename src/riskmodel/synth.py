@@ -532,7 +532,8 @@ def _count_labels(releases: pd.DataFrame, reoffences: pd.DataFrame, as_of: date)
     harm groups); kept private here so the generator needs nothing else of riskmodel.
     """
     r = _day_numbers(releases["release_date"])
-    pairs = pd.DataFrame({"row": np.arange(len(releases)), "person_id": releases["person_id"].to_numpy(), "r": r}).merge(
+    rows = pd.DataFrame({"row": np.arange(len(releases)), "person_id": releases["person_id"].to_numpy(), "r": r})
+    pairs = rows.merge(
         pd.DataFrame(
             {
                 "person_id": reoffences["person_id"].to_numpy(),

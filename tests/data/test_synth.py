@@ -179,7 +179,9 @@ def test_written_files_read_back_through_the_contract(tmp_path):
     header, first = text.splitlines()[:2]
     assert header == ",".join(RELEASE_COLUMNS)
     assert first.split(",")[2] == small.releases["release_date"].iloc[0].strftime("%Y-%m-%d")
-    needs = pd.read_csv(tmp_path / "csv" / "releases.csv", usecols=list(NEEDS_COLUMNS), dtype=str, keep_default_na=False)
+    needs = pd.read_csv(
+        tmp_path / "csv" / "releases.csv", usecols=list(NEEDS_COLUMNS), dtype=str, keep_default_na=False
+    )
     assert set(np.unique(needs.to_numpy())) == {"true", "false", ""}
     with pytest.raises(ValueError, match="fmt"):
         write_cohort(small, tmp_path / "x", fmt="xlsx")
