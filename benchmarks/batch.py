@@ -59,6 +59,39 @@ class EndToEnd:
     peak_bytes: int
     rows_scored: int
     output_bytes: int
+    other_load: float
+
+
+class Background:
+    """CPU used by everything else on the machine while a measurement runs, in cores.
+
+    Other work slows the measured code (and LightGBM's OpenMP threads badly); the
+    figure says how quiet the machine was, so a result can be judged.
+    """
+
+    def __enter__(self):
+        self.start = (time.perf_counter(), _machine_busy(), _own_cpu())
+        return self
+
+    def __exit__(self, *exc):
+        wall, busy, own = time.perf_counter(), _machine_busy(), _own_cpu()
+        self.cores = max(0.0, ((busy - self.start[1]) - (own - self.start[2])) / (wall - self.start[0]))
+
+
+def _machine_busy() -> float:
+    """Non-idle CPU seconds of the whole machine since boot (Linux), else 0."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except OSError:
+        return 0.0
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    import resource
+
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def log(message: str) -> None:
@@ -136,7 +169,7 @@ def end_to_end(home: Path, source: Path, output: Path, *, explain: str) -> EndTo
     command += ["score", "--input", str(source), "--output", str(output), "--explain", explain]
     output.unlink(missing_ok=True)
     stdout_path = OUT / f"score_{explain}.log"
-    with open(stdout_path, "w") as handle:
+    with open(stdout_path, "w") as handle, Background() as background:
         start = time.perf_counter()
         code = subprocess.call([sys.executable, "-c", _LAUNCHER, *command], env=env, stdout=handle, stderr=subprocess.STDOUT)
         seconds = time.perf_counter() - start
@@ -149,7 +182,7 @@ def end_to_end(home: Path, source: Path, output: Path, *, explain: str) -> EndTo
         raise SystemExit(f"no reconciliation line in the output:\n{text}")
     read, scored, rejected = map(int, match.groups())
     assert read == scored + rejected and rejected == 0, text
-    return EndToEnd(explain, seconds, peak_kib * 1024, scored, output.stat().st_size)
+    return EndToEnd(explain, seconds, peak_kib * 1024, scored, output.stat().st_size, background.cores)
 
 
 class Limits:
@@ -170,14 +203,16 @@ class Limits:
         for target, other in self.champions.models.items():  # one matrix serves all three
             assert other.features.get_params() == model.features.get_params(), target
 
-    def predict(self) -> float:
-        """Seconds for raw ``predict`` of the three models (all rows in one call each)."""
-        start = time.perf_counter()
-        for booster in self.boosters.values():
-            booster.predict(self.Xt)
-        return time.perf_counter() - start
+    def predict(self) -> tuple[float, float]:
+        """Seconds for raw ``predict`` of the three models (all rows in one call each), other load."""
+        with Background() as background:
+            start = time.perf_counter()
+            for booster in self.boosters.values():
+                booster.predict(self.Xt)
+            seconds = time.perf_counter() - start
+        return seconds, background.cores
 
-    def contrib(self) -> float:
+    def contrib(self) -> tuple[float, float]:
         """Seconds for raw ``predict(pred_contrib=True)`` of the explained model.
 
         The faster of one call on all rows and calls of 50,000 rows (the batch's chunk):
@@ -185,13 +220,16 @@ class Limits:
         should be the best LightGBM does.
         """
         booster = self.boosters["reoffence"]
-        start = time.perf_counter()
-        booster.predict(self.Xt, pred_contrib=True)
-        whole = time.perf_counter() - start
-        start = time.perf_counter()
-        for first in range(0, len(self.Xt), 50_000):
-            booster.predict(self.Xt[first : first + 50_000], pred_contrib=True)
-        return min(whole, time.perf_counter() - start)
+        with Background() as background:
+            start = time.perf_counter()
+            booster.predict(self.Xt, pred_contrib=True)
+            whole = time.perf_counter() - start
+            start = time.perf_counter()
+            for first in range(0, len(self.Xt), 50_000):
+                booster.predict(self.Xt[first : first + 50_000], pred_contrib=True)
+            chunked = time.perf_counter() - start
+        log(f"  pred_contrib in one call {whole:.1f} s, in calls of 50,000 rows {chunked:.1f} s")
+        return min(whole, chunked), background.cores
 
     def describe(self) -> str:
         parts = []
@@ -247,10 +285,11 @@ def machine() -> str:
     )
 
 
-def table(rows: int, runs: dict[str, list[EndToEnd]], predict_s: list[float], contrib_s: list[float], models: str, command: str) -> str:
+def table(rows: int, runs: dict[str, list[EndToEnd]], predict_s: list[tuple[float, float]], contrib_s: list[tuple[float, float]], models: str, command: str) -> str:
     best = {mode: min(r, key=lambda e: e.seconds) for mode, r in runs.items()}
     peak = {mode: max(e.peak_bytes for e in r) for mode, r in runs.items()}
-    predict_rate, contrib_rate = rows / min(predict_s), rows / min(contrib_s)
+    best_predict, best_contrib = min(predict_s), min(contrib_s)
+    predict_rate, contrib_rate = rows / best_predict[0], rows / best_contrib[0]
     none_rate, all_rate = rows / best["none"].seconds, rows / best["all"].seconds
     checks = [
         ("`--explain none`: throughput vs raw `predict` of the 3 models", f"{none_rate:,.0f} vs {predict_rate:,.0f} rows/s = {none_rate / predict_rate:.2f}", f">= {TARGETS['vs_predict']:.2f}", none_rate / predict_rate >= TARGETS["vs_predict"]),
@@ -268,19 +307,20 @@ def table(rows: int, runs: dict[str, list[EndToEnd]], predict_s: list[float], co
         "champions, reads, validates, scores with all three models and OGRS3, checks drift, ranks and writes Parquet",
         f"atomically. Limits: LightGBM alone on the same rows in memory. Models: {models}.",
         "",
-        "| measurement | seconds | rows/s | peak memory |",
-        "|---|---:|---:|---:|",
-        f"| end to end, `--explain none` | {best['none'].seconds:.1f} | {none_rate:,.0f} | {peak['none'] / 1e9:.2f} GB |",
-        f"| end to end, explained (top factors for every row) | {best['all'].seconds:.1f} | {all_rate:,.0f} | {peak['all'] / 1e9:.2f} GB |",
-        f"| limit: raw `predict` of the 3 models | {min(predict_s):.1f} | {predict_rate:,.0f} | |",
-        f"| limit: raw `predict(pred_contrib=True)` of the reoffence model | {min(contrib_s):.1f} | {contrib_rate:,.0f} | |",
+        "| measurement | seconds | rows/s | peak memory | other load on the machine |",
+        "|---|---:|---:|---:|---:|",
+        f"| end to end, `--explain none` | {best['none'].seconds:.1f} | {none_rate:,.0f} | {peak['none'] / 1e9:.2f} GB | {best['none'].other_load:.2f} cores |",
+        f"| end to end, explained (top factors for every row) | {best['all'].seconds:.1f} | {all_rate:,.0f} | {peak['all'] / 1e9:.2f} GB | {best['all'].other_load:.2f} cores |",
+        f"| limit: raw `predict` of the 3 models | {best_predict[0]:.1f} | {predict_rate:,.0f} | | {best_predict[1]:.2f} cores |",
+        f"| limit: raw `predict(pred_contrib=True)` of the reoffence model | {best_contrib[0]:.1f} | {contrib_rate:,.0f} | | {best_contrib[1]:.2f} cores |",
         "",
         "| target | measured | target | |",
         "|---|---|---|---|",
         *[f"| {name} | {value} | {target} | {'PASS' if ok else 'FAIL'} |" for name, value, target, ok in checks],
         "",
         f"Output: {best['all'].output_bytes / 1e6:,.0f} MB of Parquet explained, {best['none'].output_bytes / 1e6:,.0f} MB without.",
-        f"Each figure is the best of {len(predict_s)} run(s); end to end includes about 3 s of process start-up and model loading.",
+        f"Each figure is the best of {len(predict_s)} run(s); end to end includes about 3 s of process start-up and model loading."
+        " Other load: CPU used by other processes during the measurement (0 = a quiet machine; on 2 cores, 1 means half of it was taken).",
         "",
         f"Command: `{command}`",
         "",
@@ -312,15 +352,17 @@ def main() -> None:
     log(limits.describe())
     runs: dict[str, list[EndToEnd]] = {"none": [], "all": []}
     predict_s, contrib_s = [], []
-    for i in range(args.repeat):
+    for _ in range(args.repeat):
         predict_s.append(limits.predict())
-        log(f"raw predict, 3 models: {predict_s[-1]:.1f} s")
+        log(f"raw predict, 3 models: {predict_s[-1][0]:.1f} s (other load {predict_s[-1][1]:.2f} cores)")
         runs["none"].append(end_to_end(home, source, OUT / "scores_none.parquet", explain="none"))
-        log(f"end to end, --explain none: {runs['none'][-1].seconds:.1f} s, peak {runs['none'][-1].peak_bytes / 1e9:.2f} GB")
+        run = runs["none"][-1]
+        log(f"end to end, --explain none: {run.seconds:.1f} s, peak {run.peak_bytes / 1e9:.2f} GB (other load {run.other_load:.2f} cores)")
         contrib_s.append(limits.contrib())
-        log(f"raw pred_contrib, reoffence: {contrib_s[-1]:.1f} s")
+        log(f"raw pred_contrib, reoffence: {contrib_s[-1][0]:.1f} s (other load {contrib_s[-1][1]:.2f} cores)")
         runs["all"].append(end_to_end(home, source, OUT / "scores_all.parquet", explain="all"))
-        log(f"end to end, explained: {runs['all'][-1].seconds:.1f} s, peak {runs['all'][-1].peak_bytes / 1e9:.2f} GB")
+        run = runs["all"][-1]
+        log(f"end to end, explained: {run.seconds:.1f} s, peak {run.peak_bytes / 1e9:.2f} GB (other load {run.other_load:.2f} cores)")
 
     command = "python benchmarks/batch.py" + "".join(
         f" --{k.replace('_', '-')} {v}" for k, v in (("rows", args.rows), ("repeat", args.repeat)) if v != parser.get_default(k)

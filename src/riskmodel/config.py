@@ -84,12 +84,20 @@ class ScoringConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything ``riskmodel train`` needs besides the data and ``as_of``."""
+    """Everything ``riskmodel train`` needs besides the data and ``as_of``.
+
+    ``reoffence_from_counts``: fit the reoffence model's trees to the *number* of
+    reoffences (Poisson, like the frequency model, which then shares them) and recalibrate
+    their log-rate to a probability on the calibration fold. A count says more about a
+    person's rate than "any or none" does, so the ranking is better; the probability is
+    still calibrated on the binary outcome.
+    """
 
     labels: LabelConfig = field(default_factory=LabelConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     extra_numeric: tuple[str, ...] = ()
     extra_categorical: tuple[str, ...] = ()
+    reoffence_from_counts: bool = True
     params: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {"default": dict(DEFAULT_PARAMS), "reoffence": {}, "harm": {}, "frequency": {}}
     )
@@ -286,7 +294,7 @@ def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
     for key in ("extra_numeric", "extra_categorical"):
         if key in data:
             kwargs[key] = _names(data[key], key)
-    for key in ("n_boot", "seed"):
+    for key in ("n_boot", "seed", "reoffence_from_counts"):
         if key in data:
             kwargs[key] = _coerce(data[key], getattr(base, key), key)
     if "fairness_thresholds" in data:

@@ -360,7 +360,11 @@ def _booleans(series: pd.Series) -> np.ndarray:
             dtype=float,
         )
     if _all_booleans(series):  # a Parquet boolean column with nulls arrives as objects
-        return series.astype("boolean").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        flags = pa.array(series.to_numpy(dtype=object), type=pa.bool_(), from_pandas=True)
+        return pc.cast(flags, pa.float64()).to_numpy(zero_copy_only=False)  # null -> NaN
     text = _arrow_text(series)
     if text is not None:
         import pyarrow as pa

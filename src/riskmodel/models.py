@@ -5,9 +5,11 @@ Each target's model is a scikit-learn :class:`~sklearn.pipeline.Pipeline` of
 criminal-history features, fitted on the training period. :class:`CalibratedModel` then
 recalibrates it on a later, separate calibration fold without refitting the trees:
 
-* ``reoffence``, ``harm``: logistic recalibration of LightGBM's log-odds,
+* ``reoffence``, ``harm``: logistic recalibration of LightGBM's margin,
   ``logit(p) = intercept + slope * margin`` (slope kept > 0, so ranking and monotonicity
-  are preserved);
+  are preserved). The margin is the log-odds of a binary LightGBM, or the log-rate of a
+  Poisson one when the reoffence model learns from the counts of reoffences (the
+  default: see :class:`riskmodel.config.TrainConfig`);
 * ``frequency``: Poisson LightGBM (log link) with a multiplicative correction so that the
   expected total equals the observed total on the calibration fold.
 
@@ -44,15 +46,19 @@ __all__ = [
 TARGETS: tuple[str, ...] = ("reoffence", "harm", "frequency")
 BINARY_TARGETS: frozenset[str] = frozenset({"reoffence", "harm"})
 
-#: LightGBM settings; trees stay small because ``pred_contrib`` cost grows with leaves.
+#: LightGBM settings. Trees stay small because ``pred_contrib`` (the panel's explanations)
+#: costs time in proportion to trees x leaves; seven leaves and half the features per tree
+#: did as well as larger trees on the synthetic and NIJ benchmarks
+#: (``benchmarks/quality.py``). One thread: LightGBM's OpenMP threads spin-wait, so on a
+#: shared two-core machine two threads were several times *slower* than one.
 DEFAULT_PARAMS: dict[str, object] = {
     "n_estimators": 400,
     "learning_rate": 0.05,
-    "num_leaves": 15,
+    "num_leaves": 7,
     "min_child_samples": 50,
     "subsample": 0.8,
     "subsample_freq": 1,
-    "colsample_bytree": 0.8,
+    "colsample_bytree": 0.5,
     "reg_lambda": 1.0,
     "early_stopping_rounds": 30,
     "n_jobs": 1,

@@ -319,6 +319,11 @@ def promote(settings: Settings, *, targets: tuple[str, ...] = TARGETS, gates: Ga
             if value is not None:
                 allowed = bound + gates.uncertainty_z * metrics.get(f"{target}.fairness.{grouping}.{metric}_se", 0.0)
                 _check(decision, value <= allowed, f"{label}: {grouping} {metric.replace('_', ' ')} {value:.3f} <= {allowed:.3f} ({bound} + sampling allowance)")
+            else:  # said, not silently skipped: a reviewer should know the gate could not judge
+                decision.checks.append(
+                    f"SKIP {label}: {grouping} {metric.replace('_', ' ')} not computable"
+                    " (fewer than two groups on the test rows big enough to judge)"
+                )
         if champion is not None:
             rows = _load_test_rows(client, candidate.run_id, target)
             y, counts = rows.pop("__outcome").to_numpy(), rows.pop("__count").to_numpy()
@@ -455,8 +460,9 @@ def compare_runs(
     runs = mlflow.search_runs(experiment_names=[EXPERIMENT], order_by=["attributes.start_time DESC"], max_results=max_runs)
     versions: dict[tuple[str, str], Any] = {}
     for target in targets:
-        for version in client.search_model_versions(f"name='{model_name(target)}'"):
-            versions[(target, version.run_id)] = version
+        for found in client.search_model_versions(f"name='{model_name(target)}'"):
+            # search results carry no aliases: read the version itself
+            versions[(target, found.run_id)] = client.get_model_version(found.name, found.version)
     rows = []
     for _, run in runs.iterrows():
         row: dict[str, Any] = {

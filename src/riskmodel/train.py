@@ -8,6 +8,9 @@ The split (:func:`time_split`):
   a test fold, so no person's releases sit on both sides of that split;
 * each target uses only its eligible releases (an unknown outcome is never 0).
 
+The reoffence model's trees learn from the number of reoffences (Poisson) by default and
+are recalibrated to a probability; the frequency model then shares the same fit.
+
 On the test fold every target is scored by the calibrated LightGBM model, the logistic
 (Poisson) baseline, OGRS3 (for ``reoffence``: its one-year probability; for ``harm``: its
 two-year probability, as a general-reoffending reference) and, on synthetic data, the
@@ -43,6 +46,7 @@ __all__ = [
     "TrainingResult",
     "RegisteredTraining",
     "time_split",
+    "fixed_test_split",
     "train_models",
     "train_from_folder",
     "data_fingerprint",
@@ -136,6 +140,38 @@ def time_split(releases: pd.DataFrame, *, as_of: date, config: TrainConfig, test
     return Split(test_from=test_from, train=train, validation=validation, calibration=calibration, test=test)
 
 
+def fixed_test_split(releases: pd.DataFrame, *, test, test_from: date, config: TrainConfig) -> Split:
+    """A split around a given test part (e.g. the NIJ adapter's fixed split).
+
+    The releases outside ``test`` are split by person: ``calibration_share`` of the people
+    calibrate, ``validation_share`` of the rest stop the boosting early, the others train.
+    Use it where the data have no meaningful time order to calibrate on later releases.
+
+    Parameters
+    ----------
+    releases : DataFrame
+        Contract rows (``person_id`` is used).
+    test : array-like of bool
+        The test part, over ``releases``.
+    test_from : date
+        Recorded as the split's first test release date (for reports).
+    config : TrainConfig
+        Shares and seed of the person draws.
+    """
+    test = np.asarray(test, dtype=bool)
+    if len(test) != len(releases):
+        raise ValueError(f"test has {len(test)} rows, releases {len(releases)}")
+    people = releases["person_id"].to_numpy()
+    held = set(people[test])
+    if held & set(people[~test]):
+        raise ValueError("a person has releases both in the test part and outside it")
+    cal = _person_draw(people, seed=config.split.seed, salt="calibration") < config.split.calibration_share
+    val = _person_draw(people, seed=config.split.seed, salt="validation") < config.split.validation_share
+    calibration = ~test & cal
+    validation = ~test & ~cal & val
+    return Split(test_from=test_from, train=~test & ~cal & ~val, validation=validation, calibration=calibration, test=test)
+
+
 def _person_draw(people: np.ndarray, *, seed: int, salt: str) -> np.ndarray:
     """A uniform number per person, stable across runs and row order."""
     keys = pd.Series(people, dtype=object).astype(str) + f"|{salt}|{seed}"
@@ -189,6 +225,7 @@ def train_models(
         split=split.describe(releases),
         fingerprint=data_fingerprint(releases, reoffences),
     )
+    shared: dict[tuple, object] = {}
     for target in targets:
         y_all = labels[target].to_numpy(dtype=float, na_value=np.nan)
         eligible = ~np.isnan(y_all)
@@ -200,17 +237,28 @@ def train_models(
                     f" test_from ({split.test_from}) and the windows"
                 )
         X = releases
-        pipeline = fit_lightgbm_pipeline(
-            target,
-            X.loc[parts["train"]],
-            y_all[parts["train"]],
-            X_valid=X.loc[parts["validation"]] if parts["validation"].any() else None,
-            y_valid=y_all[parts["validation"]],
-            extra_numeric=config.extra_numeric,
-            extra_categorical=config.extra_categorical,
-            params=config.params_for(target),
-            seed=config.seed,
-        )
+        # The reoffence model may learn from the counts (see TrainConfig); reoffence and
+        # frequency then fit the same trees to the same rows, so they share one fit.
+        fit_as, y_fit = target, y_all
+        if target == "reoffence" and config.reoffence_from_counts:
+            fit_as, y_fit = "frequency", counts_all
+        params = config.params_for(target)
+        key = (fit_as, repr(sorted(params.items())), parts["train"].tobytes(), parts["validation"].tobytes())
+        if fit_as == "frequency" and key in shared:
+            pipeline = shared[key]
+        else:
+            pipeline = fit_lightgbm_pipeline(
+                fit_as,
+                X.loc[parts["train"]],
+                y_fit[parts["train"]],
+                X_valid=X.loc[parts["validation"]] if parts["validation"].any() else None,
+                y_valid=y_fit[parts["validation"]],
+                extra_numeric=config.extra_numeric,
+                extra_categorical=config.extra_categorical,
+                params=params,
+                seed=config.seed,
+            )
+            shared[key] = pipeline
         model = CalibratedModel(pipeline, target=target).fit(X.loc[parts["calibration"]], y_all[parts["calibration"]])
         baseline = fit_baseline(target, X.loc[parts["train"]], y_all[parts["train"]])
 
