@@ -13,12 +13,16 @@ recalibrates it on a later, separate calibration fold without refitting the tree
 * ``frequency``: Poisson LightGBM (log link) with a multiplicative correction so that the
   expected total equals the observed total on the calibration fold.
 
-Per-feature contributions come from LightGBM's ``pred_contrib`` on the margin, scaled by
-the same recalibration, so they add up to the calibrated log-odds (or log-rate).
+Per-feature contributions are LightGBM's ``pred_contrib`` (TreeSHAP) on the margin, worked
+out by table lookup (:mod:`riskmodel.treeshap`, equal to LightGBM's to rounding, about ten
+times faster) and scaled by the same recalibration, so they add up to the calibrated
+log-odds (or log-rate).
 """
 
 from __future__ import annotations
 
+import hashlib
+import weakref
 from collections.abc import Mapping
 
 import lightgbm as lgb
@@ -32,6 +36,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from riskmodel.features import ReleaseFeatures
+from riskmodel.treeshap import path_tables
 
 __all__ = [
     "TARGETS",
@@ -65,6 +70,9 @@ DEFAULT_PARAMS: dict[str, object] = {
 }
 
 _SMALL_BATCH = 2_000
+
+
+_TREES_KEYS: "weakref.WeakKeyDictionary[lgb.Booster, str]" = weakref.WeakKeyDictionary()
 
 
 def _threads(n_rows: int) -> int:
@@ -201,9 +209,27 @@ class CalibratedModel(BaseEstimator):
 
     def predict_from_features(self, Xt: np.ndarray) -> np.ndarray:
         """Calibrated probability (binary) or expected count (frequency)."""
+        return self.predict_from_margin(self.margin_from_features(Xt))
+
+    def predict_from_margin(self, margin: np.ndarray) -> np.ndarray:
+        """Calibrated probability (binary) or expected count from the raw LightGBM margin."""
         check_is_fitted(self, "slope_")
-        z = self.intercept_ + self.slope_ * self.margin_from_features(Xt)
+        z = self.intercept_ + self.slope_ * margin
         return 1.0 / (1.0 + np.exp(-z)) if self.is_binary else np.exp(z)
+
+    @property
+    def trees_key(self) -> str:
+        """A digest of the fitted trees: two models with the same key give the same margin.
+
+        The reoffence model learns from counts by default and then has the frequency
+        model's trees (see :class:`riskmodel.config.TrainConfig`): scoring works their
+        margin out once.
+        """
+        key = _TREES_KEYS.get(self.booster)
+        if key is None:
+            key = hashlib.sha256(self.booster.model_to_string().encode()).hexdigest()
+            _TREES_KEYS[self.booster] = key
+        return key
 
     def contributions_from_features(self, Xt: np.ndarray) -> np.ndarray:
         """Per-feature contributions on the calibrated margin; last column is the base value.
@@ -211,7 +237,11 @@ class CalibratedModel(BaseEstimator):
         Rows add up to the calibrated log-odds (binary) or log expected count.
         """
         check_is_fitted(self, "slope_")
-        raw = self.booster.predict(Xt, pred_contrib=True, num_threads=_threads(len(Xt)))
+        tables = path_tables(self.booster)  # LightGBM's own figures, worked out faster
+        if tables is not None:
+            raw = tables.contributions(Xt)
+        else:
+            raw = self.booster.predict(Xt, pred_contrib=True, num_threads=_threads(len(Xt)))
         out = raw * self.slope_
         out[:, -1] += self.intercept_
         return out

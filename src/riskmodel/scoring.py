@@ -195,10 +195,14 @@ def score_columns(
     values = {}
     factors: object = np.full(n, "[]", dtype=object)
     transformed: list[tuple[object, np.ndarray]] = []
+    margins: dict[tuple[int, str], np.ndarray] = {}  # models sharing trees share the margin
     for target in ("reoffence", "harm", "frequency"):
         model = models[target]
         Xt = _features_of(model, rows, transformed)
-        values[target] = model.predict_from_features(Xt)
+        shared = (id(Xt), model.trees_key)
+        if shared not in margins:
+            margins[shared] = model.margin_from_features(Xt)
+        values[target] = model.predict_from_margin(margins[shared])
         if explain and target == "reoffence" and n:
             contributions = model.contributions_from_features(Xt)
             make = top_factors_arrow if arrow_factors else top_factors_json
