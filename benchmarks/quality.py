@@ -39,7 +39,7 @@ most 0.186 and AUC at least 0.70. Training: 1M releases in at most 5 minutes and
 
 Run from the checkout::
 
-    .venv/bin/python benchmarks/quality.py                    # about 5 minutes on a 2-core machine
+    .venv/bin/python benchmarks/quality.py                    # about 2 minutes on a 2-core machine
     .venv/bin/python benchmarks/quality.py --skip-timing --skip-nij
     .venv/bin/python benchmarks/quality.py --sizes 10000,100000
 """
@@ -627,7 +627,7 @@ def timing_section(runs: list[dict]) -> list[str]:
 
 
 def report(*, synth: list[dict], large: dict | None, nij: dict | None, timing: list[dict], command: str, started: datetime,
-           seconds: float, load_start: str, load_end: str, mach: dict) -> tuple[str, list[dict]]:
+           seconds: float, load_start: str, load_end: str, mach: dict, code: tuple[str, str]) -> tuple[str, list[dict]]:
     checks = synthetic_checks(synth[0]) if synth else []
     if nij:
         checks += nij_checks(nij)
@@ -638,7 +638,7 @@ def report(*, synth: list[dict], large: dict | None, nij: dict | None, timing: l
         "",
         f"{started:%Y-%m-%d %H:%M} UTC · {mach['text']}",
         "",
-        f"Code: {code_version()}. Run took {seconds / 60:.1f} min; load average (1/5/15 min) {load_start} at the start,"
+        f"Code: {code[0] if code[0] == code[1] else f'{code[0]} at the start, {code[1]} at the end'}. Run took {seconds / 60:.1f} min; load average (1/5/15 min) {load_start} at the start,"
         f" {load_end} at the end (2 cores: another engineer may have been using the machine).",
         "",
         f"Command: `{command}`",
@@ -683,7 +683,7 @@ def main() -> None:
         timing_child(args.timing_child, args.seed_child)
         return
 
-    started, clock, load_start = datetime.now(timezone.utc), time.perf_counter(), _loadavg()
+    started, clock, load_start, code_start = datetime.now(timezone.utc), time.perf_counter(), _loadavg(), code_version()
     log(f"load average {load_start}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     synth = []
@@ -724,14 +724,14 @@ def main() -> None:
         flags.append(f" --nij-path {args.nij_path}")
     python = ".venv/bin/python" if Path(sys.executable).parent.parent.resolve() == (ROOT / ".venv").resolve() else "python"
     command = f"{python} benchmarks/quality.py" + "".join(flags)
-    mach = machine()
+    mach, code = machine(), (code_start, code_version())
     text, checks = report(synth=synth, large=large, nij=nij, timing=timing, command=command, started=started,
-                          seconds=seconds, load_start=load_start, load_end=load_end, mach=mach)
+                          seconds=seconds, load_start=load_start, load_end=load_end, mach=mach, code=code)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(text)
     if args.json:
         args.json.write_text(json.dumps(_plain({
-            "started": started.isoformat(), "seconds": seconds, "command": command, "machine": mach, "code": code_version(),
+            "started": started.isoformat(), "seconds": seconds, "command": command, "machine": mach, "code": code,
             "load_start": load_start, "load_end": load_end, "targets": TARGETS, "checks": checks,
             "synthetic": synth, "synthetic_large": large, "nij": nij, "timing": timing,
         }), indent=1))

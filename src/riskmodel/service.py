@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from riskmodel._constants import DIRECT_IDENTIFIERS, REQUIRED_RELEASE_COLUMNS
@@ -102,22 +103,18 @@ def render_rows(frame: pd.DataFrame) -> list[str]:
     """Each scoring output row as JSON object text (factors, needs and warnings as lists).
 
     ``top_factors`` already holds each row's JSON list (from :mod:`riskmodel.explain`),
-    so it is spliced in as it is rather than parsed and written again.
+    so it is spliced in as it is rather than parsed and written again. NaN and
+    infinities are written as ``null``.
     """
     columns = [c for c in frame.columns if c != "top_factors"]
     values = {c: _column_values(frame[c].to_numpy()) for c in columns}
     for name in ("needs", "warnings"):
         if name in values:
             values[name] = [_split_list(v) for v in values[name]]
-    factors = frame["top_factors"].tolist() if "top_factors" in frame else None
-    encode = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
-    parts = []
-    for i, row in enumerate(zip(*values.values())):
-        text = encode(dict(zip(columns, row)))
-        if factors is not None:
-            text = f'{text[:-1]}, "top_factors": {factors[i] or "[]"}}}'
-        parts.append(text)
-    return parts
+    if "top_factors" in frame:
+        columns.append("top_factors")
+        values["top_factors"] = [orjson.Fragment(f or "[]") for f in frame["top_factors"].tolist()]
+    return [orjson.dumps(dict(zip(columns, row))).decode() for row in zip(*values.values())]
 
 
 def render_json(frame: pd.DataFrame) -> str:

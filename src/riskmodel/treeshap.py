@@ -81,17 +81,22 @@ class PathTables:
     def patterns(self, X: np.ndarray) -> np.ndarray:
         """Pattern number of each row in each tree, shape (rows, trees)."""
         X = np.where(np.abs(X) <= _ZERO, 0.0, X)  # as LightGBM reads its input
-        values = X[:, self.feature]  # rows x trees x splits
         with np.errstate(invalid="ignore"):
-            left = values <= self.threshold[None]  # NaN compares False, fixed below
-        nan = np.isnan(values)
-        if nan.any():
-            left[nan] = np.broadcast_to(self._nan_goes_left[None], nan.shape)[nan]
+            left = X[:, self.feature] <= self.threshold[None]  # rows x trees x splits; NaN: False
+        flat = left.reshape(len(X), -1)
+        nan_columns = np.isnan(X).any(axis=0)
+        if nan_columns.any():  # only the nodes that split on a column with a missing value
+            nodes = np.flatnonzero(nan_columns[self.feature].ravel() & self.present.ravel())
+            values = X[:, self.feature.ravel()[nodes]]
+            flat[:, nodes] = np.where(np.isnan(values), self._nan_goes_left.ravel()[nodes][None], flat[:, nodes])
         if self._zero_nodes.any():
-            zero = self._zero_nodes[None] & (values == 0.0)
-            left[zero] = np.broadcast_to(self.default_left[None], zero.shape)[zero]
-        left &= self.present[None]
-        return (left.reshape(-1, left.shape[-1]).astype(np.float64) @ self._bit_values).astype(np.int64).reshape(left.shape[:2])
+            nodes = np.flatnonzero(self._zero_nodes.ravel())
+            values = X[:, self.feature.ravel()[nodes]]
+            flat[:, nodes] = np.where(values == 0.0, self.default_left.ravel()[nodes][None], flat[:, nodes])
+        # absent (padding) nodes have threshold -inf: never "left", so their bits are 0
+        if left.shape[2] <= 8:
+            return np.packbits(left, axis=2, bitorder="little")[:, :, 0].astype(np.int64)
+        return (flat.reshape(-1, left.shape[2]).astype(np.float64) @ (2.0 ** np.arange(left.shape[2]))).astype(np.int64).reshape(left.shape[:2])
 
     @property
     def _nan_goes_left(self) -> np.ndarray:
@@ -102,11 +107,7 @@ class PathTables:
 
     @property
     def _zero_nodes(self) -> np.ndarray:
-        return self.missing_type == _MISSING["Zero"]
-
-    @property
-    def _bit_values(self) -> np.ndarray:
-        return (2.0 ** np.arange(self.feature.shape[1]))
+        return (self.missing_type == _MISSING["Zero"]) & self.present
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Like ``Booster.predict(X, pred_contrib=True)``: shape (rows, features + 1).
@@ -163,7 +164,7 @@ def _build(model: dict[str, Any]) -> PathTables | None:
     width = max((len(nodes) for _, nodes in trees), default=0)
     shape = (len(trees), width)
     feature = np.zeros(shape, dtype=np.int64)
-    threshold = np.zeros(shape)
+    threshold = np.full(shape, -np.inf)  # padding: no value goes left
     default_left = np.zeros(shape, dtype=bool)
     missing_type = np.zeros(shape, dtype=np.int8)
     present = np.zeros(shape, dtype=bool)
