@@ -58,6 +58,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _machine import cpu_name  # benchmarks/ is the script's folder
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -395,14 +397,7 @@ def timing_checks(runs: list[dict]) -> list[dict]:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     import lightgbm
     import numpy
     import pandas

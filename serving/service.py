@@ -4,10 +4,12 @@ Start with ``riskmodel serve`` or ``bentoml serve service:RiskService --working-
 Endpoints: ``POST /score``, ``POST /reload``, ``GET /model``, ``GET /audit``, and
 BentoML's own ``/healthz``, ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
 
-One worker: reload swaps the champions in this process, so a single process keeps
-every request on one consistent set of versions. Scoring runs on BentoML's one request
-thread; ``/reload`` loads the new champions on another thread, so scoring goes on while
-they load and switches over in one step.
+Several worker processes (``RISKMODEL_SERVE_WORKERS``, default 2: one Python process
+uses one core for its pandas work). ``/reload`` loads the new champions in the worker it
+reaches, on another thread, so scoring goes on while they load and switches over in one
+step; the other workers then load the same versions (:mod:`riskmodel.workers`), and
+``/reload`` answers when all of them serve them. A request is scored by one worker with
+one set of champions, never a mix.
 
 BentoML's adaptive batching is not used: a batched call takes one list and no request
 context, so it could neither check each caller's key nor write each caller's audit
@@ -19,6 +21,7 @@ it was busy in one call and audits them in one transaction, one record each.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import anyio.to_thread
@@ -32,6 +35,9 @@ from riskmodel.settings import Settings
 
 queries = FastAPI(title="riskmodel read endpoints")
 
+#: Worker processes (each loads the champions: about 0.4 GB each).
+WORKERS = int(os.environ.get("RISKMODEL_SERVE_WORKERS", "2"))
+
 
 def _error(ctx: bentoml.Context, exc: ServiceError) -> JSONResponse:
     ctx.response.status_code = exc.status
@@ -39,12 +45,15 @@ def _error(ctx: bentoml.Context, exc: ServiceError) -> JSONResponse:
 
 
 @bentoml.asgi_app(queries, path="/")
-@bentoml.service(name="riskmodel", workers=1, traffic={"timeout": 60})
+@bentoml.service(name="riskmodel", workers=WORKERS, traffic={"timeout": 180})
 class RiskService:
     """Scores releases with the champion models; authenticated and audited."""
 
     def __init__(self) -> None:
-        self.state = ServiceState(Settings.from_env())
+        settings = Settings.from_env()
+        self.state = ServiceState(settings)
+        self.worker = bentoml.server_context.worker_index or 1
+        self.state.join_workers(settings.home / "serving", worker=self.worker, workers=WORKERS)
 
     def __is_ready__(self) -> bool:
         return self.state is not None
@@ -62,7 +71,7 @@ class RiskService:
         except ServiceError as exc:
             return _error(ctx, exc)
         ctx.response.status_code = 200
-        return Response(scored.body, media_type="application/json", headers={"X-Request-Id": scored.request_id})
+        return Response(scored.body, media_type="application/json", headers={"X-Request-Id": scored.request_id, "X-Riskmodel-Worker": str(self.worker)})
 
     @bentoml.api(route="/reload")
     async def reload(self, ctx: bentoml.Context) -> dict[str, Any]:

@@ -289,12 +289,15 @@ def serve_command(port: int, host: str) -> list[str]:
 @main.command()
 @click.option("--port", type=int, default=3000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-def serve(port: int, host: str) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes [default: RISKMODEL_SERVE_WORKERS or 2].")
+def serve(port: int, host: str, workers: int | None) -> None:
     """Serve the champion models over HTTP (BentoML): /score, /model, /reload, /audit."""
     import os
 
     settings = _settings()
     env = {**os.environ, "RISKMODEL_HOME": str(settings.home)}
+    if workers is not None:
+        env["RISKMODEL_SERVE_WORKERS"] = str(workers)
     env.setdefault("BENTOML_HOME", str(settings.home / "bentoml"))
     click.echo(f"serving on http://{host}:{port} (models from {settings.tracking_uri})")
     os.execvpe(sys.executable, serve_command(port, host), env)

@@ -382,21 +382,31 @@ class Champions:
         return {t: i.label for t, i in self.info.items()}
 
 
-def load_champions(settings: Settings, *, alias: str = CHAMPION) -> Champions:
+def load_champions(settings: Settings, *, alias: str = CHAMPION, versions: dict[str, str] | None = None) -> Champions:
     """Load the aliased version of every target (for serving and batch scoring).
+
+    ``versions`` (target -> version number) loads exactly those versions instead: what
+    the service's other workers do after a reload (:mod:`riskmodel.workers`).
 
     Raises
     ------
     LookupError
-        When a target has no version with the alias.
+        When a target has no version with the alias (or the version asked for).
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     client = connect(settings)
     models, info = {}, {}
     config: TrainConfig | None = None
     for target in TARGETS:
-        version = _version(client, target, alias)
+        if versions is not None:
+            try:
+                version = client.get_model_version(model_name(target), str(versions[target]))
+            except (KeyError, MlflowException) as exc:
+                raise LookupError(f"{model_name(target)} version {versions.get(target)!r} not found: {exc}") from None
+        else:
+            version = _version(client, target, alias)
         if version is None:
             raise LookupError(f"{model_name(target)} has no '{alias}' version: run `riskmodel train` then `riskmodel promote`")
         models[target] = _load_model(version)

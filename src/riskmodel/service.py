@@ -21,6 +21,7 @@ import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from riskmodel.contract import ContractError
 from riskmodel.registry import Champions, load_champions
 from riskmodel.scoring import PRIORITY_RULES, rank_priority, score_frame, utc_now, validate_for_scoring
 from riskmodel.settings import Settings
+from riskmodel.workers import ChampionSync
 
 __all__ = ["ServiceError", "ServiceState", "ScoredRequest", "MAX_RELEASES_PER_REQUEST", "frame_to_records", "render_json", "render_rows"]
 
@@ -42,12 +44,20 @@ MAX_RELEASES_PER_REQUEST = 5_000
 #: ``pred_contrib`` (most of the cost) releases the GIL, so the halves overlap.
 PARALLEL_FROM_ROWS = 256
 
+#: How long ``/reload`` waits for the other worker processes to switch.
+RELOAD_WAIT_SECONDS = 120.0
+
 #: Requests waiting for the scoring thread are taken together up to about this many rows.
 COALESCE_MAX_ROWS = 512
 
 logger = logging.getLogger(__name__)
 
 _SCALARS = (str, int, float, bool, type(None))
+
+
+def _numbers(champions: Champions) -> dict[str, str]:
+    """Target -> version number of a set of champions."""
+    return {target: info.version for target, info in champions.info.items()}
 
 
 class ServiceError(Exception):
@@ -228,6 +238,7 @@ class ServiceState:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._scorer: threading.Thread | None = None
         self._scorer_lock = threading.Lock()
+        self.sync: ChampionSync | None = None
         try:
             self.store.create_schema()
         except AuditUnavailable:
@@ -536,11 +547,14 @@ class ServiceState:
 
         Requests keep being answered by the old set while the new one loads; each
         request reads the reference once, so it sees one set or the other, never both.
+        With several worker processes (:meth:`join_workers`) the new versions are then
+        published to the others, and this returns only when every worker serves them.
 
         Raises
         ------
         ServiceError
-            503 when the registry has no complete champion set (the old one stays).
+            503 when the registry has no complete champion set (the old one stays), or
+            when another worker did not switch in time.
         """
         with self._reload_lock:
             try:
@@ -548,7 +562,26 @@ class ServiceState:
             except LookupError as exc:
                 raise ServiceError(503, f"not reloaded, still serving {self._champions.versions()}: {exc}") from None
             self._champions = fresh
+            generation = self.sync.publish(_numbers(fresh)) if self.sync is not None else None
+        if generation is not None:
+            behind = self.sync.wait(generation, timeout=RELOAD_WAIT_SECONDS)
+            if behind:
+                raise ServiceError(
+                    503,
+                    f"reloaded to {fresh.versions()} in this worker, but worker(s) {behind} did not switch"
+                    f" within {RELOAD_WAIT_SECONDS:.0f} s; they keep serving their earlier versions until they do",
+                )
         return fresh.versions()
+
+    def join_workers(self, folder: Path, *, worker: int, workers: int) -> None:
+        """Keep this worker process on the champions the others publish (:mod:`riskmodel.workers`)."""
+        self.sync = ChampionSync(folder, worker=worker, workers=workers, load=self._load_versions)
+        self.sync.acknowledge(_numbers(self._champions))
+        self.sync.start()
+
+    def _load_versions(self, versions: dict[str, str]) -> None:
+        with self._reload_lock:
+            self._champions = load_champions(self.settings, versions=versions)
 
     def audit(self, *, limit: int = 100, release_id: str | None = None) -> list[dict[str, Any]]:
         """Recent request records (auditor only)."""

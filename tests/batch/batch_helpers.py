@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-
-def _root_conftest():
-    """tests/conftest.py under a name of its own ("conftest" may be another folder's)."""
-    name = "_riskmodel_tests_root_conftest"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while it runs
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from _helpers_root import root_conftest  # tests/ is on the path (its conftest.py)
 
 
-build_trained_home = _root_conftest().build_trained_home
+build_trained_home = root_conftest().build_trained_home
 
 
 @dataclass(frozen=True)

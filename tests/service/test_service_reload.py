@@ -20,6 +20,7 @@ pytestmark = pytest.mark.timeout(300)
 
 MAX_REQUESTS = 3_000  # bounds on the load loop (not speed checks)
 MAX_SECONDS = 120.0
+WORKERS = 2  # the service's default (RISKMODEL_SERVE_WORKERS)
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +88,15 @@ def test_reload_to_a_new_champion_fails_no_request_and_mixes_no_versions(serve, 
     with server.client("panel") as client:
         model = client.get("/model").json()
     assert tuple(f"{m['name']}/{m['version']}" for m in (model["models"][t] for t in ("reoffence", "harm", "frequency"))) == new
+
+    # The reload reached one worker process; every worker serves the new set now.
+    seen: dict[str, set] = {}
+    for _ in range(200):  # a new connection each time: the server spreads them over its workers
+        with server.client("panel") as client:
+            response = client.post("/score", json={"releases": rows[:1]})
+        assert response.status_code == 200, response.text
+        seen.setdefault(response.headers["X-Riskmodel-Worker"], set()).update(versions_of(response.json()))
+        if len(seen) == WORKERS:
+            break
+    assert sorted(seen) == [str(w) for w in range(1, WORKERS + 1)], seen
+    assert all(versions == {new} for versions in seen.values()), seen

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -10,23 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _helpers_root import root_conftest  # tests/ is on the path (its conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
 
-
-def _root_conftest():
-    """tests/conftest.py under a name of its own ("conftest" may be another folder's)."""
-    name = "_riskmodel_tests_root_conftest"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-TEST_CONFIG = _root_conftest().TEST_CONFIG
-build_trained_home = _root_conftest().build_trained_home
+TEST_CONFIG = root_conftest().TEST_CONFIG
+build_trained_home = root_conftest().build_trained_home
 
 #: Training settings for tests that only need *a* model, not a good one.
 FAST_CONFIG = {"n_boot": 5, "params": {"default": {"n_estimators": 40, "learning_rate": 0.1}}}
