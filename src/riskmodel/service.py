@@ -20,6 +20,7 @@ import queue
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from riskmodel._constants import DIRECT_IDENTIFIERS, REQUIRED_RELEASE_COLUMNS
 from riskmodel.audit import PERMISSIONS, ApiKey, AuditStore, AuditUnavailable
 from riskmodel.contract import ContractError
 from riskmodel.registry import Champions, load_champions
-from riskmodel.scoring import PRIORITY_RULES, rank_priority, score_frame, utc_now, validate_for_scoring
+from riskmodel.scoring import OUTPUT_COLUMNS, PRIORITY_RULES, rank_priority, score_columns, utc_now, validate_for_scoring
 from riskmodel.settings import Settings
 from riskmodel.workers import ChampionSync
 
@@ -41,7 +42,7 @@ __all__ = ["ServiceError", "ServiceState", "ScoredRequest", "MAX_RELEASES_PER_RE
 MAX_RELEASES_PER_REQUEST = 5_000
 
 #: From this many rows a request is scored in two halves on two threads: LightGBM's
-#: ``pred_contrib`` (most of the cost) releases the GIL, so the halves overlap.
+#: predictions and much of numpy release the GIL, so the halves overlap.
 PARALLEL_FROM_ROWS = 256
 
 #: How long ``/reload`` waits for the other worker processes to switch.
@@ -109,21 +110,30 @@ def _split_list(text: Any) -> list[str]:
     return text.split("; ") if isinstance(text, str) and text else []
 
 
-def render_rows(frame: pd.DataFrame) -> list[str]:
+def render_rows(frame: pd.DataFrame | Mapping[str, Any]) -> list[str]:
     """Each scoring output row as JSON object text (factors, needs and warnings as lists).
 
+    ``frame`` is a scoring output DataFrame or the columns of
+    :func:`~riskmodel.scoring.score_columns` (a column may be one value for every row).
     ``top_factors`` already holds each row's JSON list (from :mod:`riskmodel.explain`),
     so it is spliced in as it is rather than parsed and written again. NaN and
     infinities are written as ``null``.
     """
-    columns = [c for c in frame.columns if c != "top_factors"]
-    values = {c: _column_values(frame[c].to_numpy()) for c in columns}
+    data = {c: frame[c].to_numpy() for c in frame.columns} if isinstance(frame, pd.DataFrame) else frame
+    n = len(data["release_id"])
+
+    def column(name: str) -> np.ndarray:
+        value = data[name]
+        return value if isinstance(value, np.ndarray) else np.full(n, value, dtype=object)
+
+    columns = [c for c in OUTPUT_COLUMNS if c in data and c != "top_factors"]
+    values = {c: _column_values(column(c)) for c in columns}
     for name in ("needs", "warnings"):
         if name in values:
             values[name] = [_split_list(v) for v in values[name]]
-    if "top_factors" in frame:
+    if "top_factors" in data:
         columns.append("top_factors")
-        values["top_factors"] = [orjson.Fragment(f or "[]") for f in frame["top_factors"].tolist()]
+        values["top_factors"] = [orjson.Fragment(f or "[]") for f in column("top_factors").tolist()]
     return [orjson.dumps(dict(zip(columns, row))).decode() for row in zip(*values.values())]
 
 
@@ -366,24 +376,25 @@ class ServiceState:
                 job.future.set_exception(exc)
 
     # ------------------------------------------------------------------ scoring
-    def _score_frame(self, rows: pd.DataFrame, champions: Champions, *, rank: bool = True) -> pd.DataFrame:
-        """:func:`score_frame`, in two halves on two threads for many rows.
+    def _score_columns(self, rows: pd.DataFrame, champions: Champions, *, rank: bool = True) -> dict[str, Any]:
+        """:func:`score_columns` (no DataFrame built), in two halves on two threads for many rows.
 
-        LightGBM's ``pred_contrib`` (most of the cost) releases the GIL, so the halves
-        overlap. Both carry one timestamp; ranks are given afterwards over all rows with
-        the same rule, so the result equals one call on every row.
+        LightGBM's predictions release the GIL, so the halves overlap. Both carry one
+        timestamp; ranks are given afterwards over all rows with the same rule, so the
+        result equals one call on every row.
         """
         n = len(rows)
         if n < PARALLEL_FROM_ROWS:
-            return score_frame(rows, champions, rank=rank)
+            return score_columns(rows, champions, rank=rank)[0]
         stamp = utc_now()
         half = n // 2
         parts = [rows.iloc[:half], rows.iloc[half:]]
-        futures = [self._pool.submit(score_frame, part, champions, scored_at=stamp, rank=False) for part in parts]
-        frame = pd.concat([f.result() for f in futures], ignore_index=True)
+        futures = [self._pool.submit(score_columns, part, champions, scored_at=stamp, rank=False) for part in parts]
+        first, second = (f.result()[0] for f in futures)
+        out = {c: np.concatenate([v, second[c]]) if isinstance(v, np.ndarray) else v for c, v in first.items()}
         if rank:
-            frame["priority_rank"] = rank_priority(frame["priority_score"].to_numpy(), frame["release_id"].to_numpy())
-        return frame
+            out["priority_rank"] = rank_priority(out["priority_score"], out["release_id"])
+        return out
 
     def _answer(self, jobs: list[_Job]) -> None:
         """Authorize, validate, score and audit some requests; resolve every job's future.
@@ -408,9 +419,9 @@ class ServiceState:
             bounds = np.cumsum([0] + [len(job.rows) for job in valid])
             try:
                 rows = valid[0].rows if len(valid) == 1 else pd.concat([job.rows for job in valid], ignore_index=True)
-                output = self._score_frame(rows, champions, rank=len(valid) == 1)
+                output = self._score_columns(rows, champions, rank=len(valid) == 1)
                 if len(valid) > 1:  # each request ranked within itself, as if scored alone
-                    scores, ids = output["priority_score"].to_numpy(), output["release_id"].to_numpy()
+                    scores, ids = output["priority_score"], output["release_id"]
                     output["priority_rank"] = np.concatenate([rank_priority(scores[a:b], ids[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
                 texts = render_rows(output)
             except Exception:

@@ -93,14 +93,19 @@ def test_a_request_alone_in_the_queue_is_answered(state, keys, rows):
 
 
 def test_large_requests_split_over_two_threads_score_like_one_call(state, trained_home):
+    from riskmodel import service
     from riskmodel.contract import find_table, read_table
-    from riskmodel.scoring import score_frame, validate_for_scoring
+    from riskmodel.scoring import OUTPUT_COLUMNS, score_frame, validate_for_scoring
+    from riskmodel.service import render_rows
 
     many = read_table(find_table(trained_home.data, "releases")).iloc[:600]
     table = validate_for_scoring(many, state.champions)
-    split = state._score_frame(table.data, state.champions)
+    assert len(table.data) >= 2 * service.PARALLEL_FROM_ROWS
+    columns = state._score_columns(table.data, state.champions)
+    split = pd.DataFrame({c: columns[c] for c in OUTPUT_COLUMNS}, index=range(len(table.data)))
     whole = score_frame(table.data, state.champions)
     pd.testing.assert_frame_equal(split.drop(columns="scored_at"), whole.drop(columns="scored_at"))
+    assert render_rows(columns) == render_rows(whole.assign(scored_at=columns["scored_at"]))
 
 
 def test_when_the_records_cannot_be_written_no_request_of_the_group_is_answered(state, keys, rows):
@@ -142,14 +147,14 @@ def test_valid_requests_are_validated_in_one_call(state, keys, rows, monkeypatch
 def test_a_request_that_breaks_scoring_fails_alone(state, keys, rows, monkeypatch):
     from riskmodel import service
 
-    real = service.score_frame
+    real = service.score_columns
 
     def fragile(frame, *args, **kwargs):
         if (frame["release_id"] == rows[3]["release_id"]).any():
             raise FloatingPointError("cannot score this row")
         return real(frame, *args, **kwargs)
 
-    monkeypatch.setattr(service, "score_frame", fragile)
+    monkeypatch.setattr(service, "score_columns", fragile)
     jobs = [_Job(releases=rows[i : i + 2], future=Future(), authorization=keys["panel"]) for i in (0, 2, 4)]
     state._answer(jobs)
     assert [r["release_id"] for r in json.loads(jobs[0].future.result().body)] == [rows[0]["release_id"], rows[1]["release_id"]]
