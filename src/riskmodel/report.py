@@ -117,6 +117,17 @@ def _percent_axis(axis) -> None:
     axis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
 
 
+def _shares_axes(ax, xlabel: str, ylabel: str, *, top: float, legend: str) -> None:
+    """Both axes 0 to 1 (the y axis to ``top``) in percent, labelled, with a legend."""
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, top)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    _percent_axis(ax.xaxis)
+    _percent_axis(ax.yaxis)
+    ax.legend(loc=legend, fontsize=9)
+
+
 def _distribution_figure(p: np.ndarray, bands, *, title: str, xlabel: str):
     fig, ax = _figure(title)
     from matplotlib.ticker import StrMethodFormatter
@@ -156,13 +167,7 @@ def _capture_figure(frequency: np.ndarray, order_score: np.ndarray, on_list: int
         ax.plot([x], [y], marker="o", color="#c0392b", label=f"the {on_list} people on the list hold {y:.0%}")
     else:
         ax.text(0.5, 0.5, "No expected reoffences to show", transform=ax.transAxes, ha="center", va="center")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("Share of this month's people, highest priority first")
-    ax.set_ylabel("Share of expected reoffences")
-    _percent_axis(ax.xaxis)
-    _percent_axis(ax.yaxis)
-    ax.legend(loc="lower right", fontsize=9)
+    _shares_axes(ax, "Share of this month's people, highest priority first", "Share of expected reoffences", top=1.02, legend="lower right")
     return fig
 
 
@@ -176,13 +181,7 @@ def _calibration_figure(bins: list[dict]):
         )
     else:
         ax.text(0.5, 0.5, "No validation record", transform=ax.transAxes, ha="center", va="center")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("Chance of reoffending the model gave")
-    ax.set_ylabel("Share who actually reoffended")
-    _percent_axis(ax.xaxis)
-    _percent_axis(ax.yaxis)
-    ax.legend(loc="upper left", fontsize=9)
+    _shares_axes(ax, "Chance of reoffending the model gave", "Share who actually reoffended", top=1.0, legend="upper left")
     return fig
 
 

@@ -505,10 +505,12 @@ class ServiceState:
         return job.future
 
     def close(self) -> None:
-        """Stop the scoring thread (after the requests already queued)."""
+        """Stop the scoring thread (after the requests already queued) and the champion watch."""
         if self._scorer is not None:
             self._jobs.put(None)
             self._scorer.join(timeout=30)
+        if self.sync is not None:
+            self.sync.stop()
         self._pool.shutdown(wait=False)
 
     def score_request(self, key: ApiKey, releases: list[Any]) -> ScoredRequest:

@@ -58,8 +58,15 @@ class PathTables:
 
     Attributes
     ----------
-    feature, threshold, default_left, missing_type, present : ndarray, shape (trees, splits)
-        Each tree's split nodes (padded; ``present`` marks the real ones).
+    feature, threshold, default_left, present : ndarray, shape (trees, splits)
+        Each tree's split nodes (padded; ``present`` marks the real ones, and a padding
+        node's threshold is -inf, so no value goes left there).
+    nan_goes_left : ndarray, shape (trees, splits)
+        The way a missing value goes at each node (LightGBM: NaN is read as 0 unless the
+        node has its own way for missing values).
+    zero_nodes : ndarray of int
+        Flat indices of the nodes whose missing values are zeros (``missing_type`` Zero):
+        a 0 goes the default way there.
     table : ndarray, shape (trees, 2**splits, features)
         Contributions of each pattern (bit ``b`` set: the row goes left at split node ``b``).
     expected_value : float
@@ -69,8 +76,9 @@ class PathTables:
     feature: np.ndarray
     threshold: np.ndarray
     default_left: np.ndarray
-    missing_type: np.ndarray
     present: np.ndarray
+    nan_goes_left: np.ndarray
+    zero_nodes: np.ndarray
     table: np.ndarray
     expected_value: float
 
@@ -84,30 +92,17 @@ class PathTables:
         with np.errstate(invalid="ignore"):
             left = X[:, self.feature] <= self.threshold[None]  # rows x trees x splits; NaN: False
         flat = left.reshape(len(X), -1)
+        features = self.feature.ravel()
         nan_columns = np.isnan(X).any(axis=0)
         if nan_columns.any():  # only the nodes that split on a column with a missing value
-            nodes = np.flatnonzero(nan_columns[self.feature].ravel() & self.present.ravel())
-            values = X[:, self.feature.ravel()[nodes]]
-            flat[:, nodes] = np.where(np.isnan(values), self._nan_goes_left.ravel()[nodes][None], flat[:, nodes])
-        if self._zero_nodes.any():
-            nodes = np.flatnonzero(self._zero_nodes.ravel())
-            values = X[:, self.feature.ravel()[nodes]]
-            flat[:, nodes] = np.where(values == 0.0, self.default_left.ravel()[nodes][None], flat[:, nodes])
-        # absent (padding) nodes have threshold -inf: never "left", so their bits are 0
+            nodes = np.flatnonzero(nan_columns[features] & self.present.ravel())
+            flat[:, nodes] = np.where(np.isnan(X[:, features[nodes]]), self.nan_goes_left.ravel()[nodes][None], flat[:, nodes])
+        if len(self.zero_nodes):
+            nodes = self.zero_nodes
+            flat[:, nodes] = np.where(X[:, features[nodes]] == 0.0, self.default_left.ravel()[nodes][None], flat[:, nodes])
         if left.shape[2] <= 8:
             return np.packbits(left, axis=2, bitorder="little")[:, :, 0].astype(np.int64)
         return (flat.reshape(-1, left.shape[2]).astype(np.float64) @ (2.0 ** np.arange(left.shape[2]))).astype(np.int64).reshape(left.shape[:2])
-
-    @property
-    def _nan_goes_left(self) -> np.ndarray:
-        """The way a missing value goes at each node (LightGBM: NaN is 0 unless the node
-        has its own way for missing values)."""
-        as_zero = np.where(self.missing_type == _MISSING["Zero"], self.default_left, 0.0 <= self.threshold)
-        return np.where(self.missing_type == _MISSING["NaN"], self.default_left, as_zero)
-
-    @property
-    def _zero_nodes(self) -> np.ndarray:
-        return (self.missing_type == _MISSING["Zero"]) & self.present
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Like ``Booster.predict(X, pred_contrib=True)``: shape (rows, features + 1).
@@ -181,7 +176,10 @@ def _build(model: dict[str, Any]) -> PathTables | None:
         # patterns that differ only in absent (padding) bits take the same row
         table[t] = phi[np.arange(2**width) & ((1 << len(nodes)) - 1)]
         expected += tree_expected
-    return PathTables(feature, threshold, default_left, missing_type, present, table, expected)
+    as_zero = np.where(missing_type == _MISSING["Zero"], default_left, 0.0 <= threshold)
+    nan_goes_left = np.where(missing_type == _MISSING["NaN"], default_left, as_zero)
+    zero_nodes = np.flatnonzero(((missing_type == _MISSING["Zero"]) & present).ravel())
+    return PathTables(feature, threshold, default_left, present, nan_goes_left, zero_nodes, table, expected)
 
 
 def _collect(node: dict[str, Any], nodes: list[dict[str, Any]]) -> bool:

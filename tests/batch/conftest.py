@@ -10,8 +10,6 @@ import pytest
 from batch_helpers import Month, build_trained_home
 from click.testing import CliRunner
 
-__all__ = ["build_trained_home"]  # `from conftest import build_trained_home` finds it here too
-
 
 @pytest.fixture(scope="session")
 def batch_home(tmp_path_factory):

@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 from riskmodel.cli import main
 from riskmodel.contract import REJECT_COLUMNS
-
-
-@pytest.fixture(autouse=True)
-def _home(isolated_home):
-    return isolated_home
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 @pytest.fixture

@@ -5,23 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from click.testing import CliRunner
 
 from riskmodel.audit import AuditStore
 from riskmodel.cli import main
 from riskmodel.settings import Settings
 
 KEY = re.compile(r"rk_([0-9a-f]{12})_[A-Za-z0-9_-]{40,}")
-
-
-@pytest.fixture(autouse=True)
-def _home(isolated_home):
-    return isolated_home
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ import time
 
 import pytest
 
-from conftest import build_trained_home
+from _helpers_root import root_conftest
 from riskmodel.contract import find_table, read_table
 from servers import serve  # noqa: F401  (a fixture)
+
+build_trained_home = root_conftest().build_trained_home
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -163,3 +163,35 @@ def test_censored_releases_exist_and_are_never_counted_as_zero(spied):
         used |= {i for t, ids, _ in seen["calibration"] if t == target for i in ids}
         used |= set(result.targets[target].test_rows["release_id"])
         assert not used & censored
+
+
+def test_a_fixed_test_part_keeps_its_rows_and_the_rest_is_split_by_person(cohort):
+    from riskmodel.train import fixed_test_split
+
+    releases = cohort.releases
+    people = releases["person_id"]
+    held_out = set(people.drop_duplicates().sample(frac=0.3, random_state=2))
+    test = people.isin(held_out).to_numpy()
+    config = TrainConfig()
+    split = fixed_test_split(releases, test=test, test_from=date(2020, 1, 1), config=config)
+    parts = _parts(split)
+    assert (np.vstack(list(parts.values())).sum(axis=0) == 1).all()  # a partition of the releases
+    assert (split.test == test).all() and split.test_from == date(2020, 1, 1)
+    for a, b in [("train", "validation"), ("train", "calibration"), ("validation", "calibration")]:
+        assert not set(people[parts[a]]) & set(people[parts[b]]), (a, b)
+    rest = (~test).sum()
+    assert abs(split.calibration.sum() / rest - config.split.calibration_share) < 0.1
+    assert split.validation.any() and split.train.any()
+
+
+def test_a_fixed_test_part_that_splits_a_person_is_refused(cohort):
+    from riskmodel.train import fixed_test_split
+
+    releases = cohort.releases
+    people = releases["person_id"]
+    twice = people[people.duplicated()].iloc[0]
+    test = ((people == twice) & people.duplicated()).to_numpy()  # only that person's later rows
+    with pytest.raises(ValueError, match="both in the test part and outside it"):
+        fixed_test_split(releases, test=test, test_from=date(2020, 1, 1), config=TrainConfig())
+    with pytest.raises(ValueError, match="rows"):
+        fixed_test_split(releases, test=test[:-1], test_from=date(2020, 1, 1), config=TrainConfig())

@@ -272,3 +272,15 @@ def test_unchanged_input_gives_the_same_scores(rows, champions):
     alone = pd.concat([score_frame(rows.iloc[[i]], champions, scored_at=SCORED_AT) for i in (0, 7, 123)], ignore_index=True)
     together = first.iloc[[0, 7, 123]].reset_index(drop=True)
     pd.testing.assert_frame_equal(alone.drop(columns="priority_rank"), together.drop(columns="priority_rank"))
+
+
+def test_each_output_is_its_own_models_prediction(rows, champions):
+    # Scoring works a margin out once for models with the same trees (by default the
+    # reoffence model shares the frequency model's); each output must still be its own.
+    out = score_frame(rows, champions, explain=False)
+    for column, target in [("reoffence_probability", "reoffence"), ("harm_probability", "harm"), ("frequency_expected", "frequency")]:
+        expected = np.round(champions.models[target].predict(rows), 6)
+        np.testing.assert_array_equal(out[column].to_numpy(), expected, err_msg=column)
+    keys = {t: m.trees_key for t, m in champions.models.items()}
+    assert keys["harm"] != keys["reoffence"]
+    assert (keys["reoffence"] == keys["frequency"]) == champions.config.reoffence_from_counts
