@@ -107,12 +107,12 @@ def build_home(home: Path, *, people: int, seed: int):
     """Train the three models on a synthetic cohort with the default configuration and promote them."""
     import pandas as pd
 
-    from riskmodel.config import load_config
-    from riskmodel.contract import load_cohort
-    from riskmodel.registry import log_training, promote
+    from riskmodel.modelling.config import load_config
+    from riskmodel.data.contract import load_cohort
+    from riskmodel.modelling.registry import log_training, promote
     from riskmodel.settings import Settings
-    from riskmodel.synth import generate_cohort, write_cohort
-    from riskmodel.train import train_models
+    from riskmodel.data.synth import generate_cohort, write_cohort
+    from riskmodel.modelling.train import train_models
 
     if home.exists():
         shutil.rmtree(home)
@@ -136,7 +136,7 @@ def make_releases(path: Path, *, rows: int, seed: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from riskmodel.synth import generate_cohort
+    from riskmodel.data.synth import generate_cohort
 
     people = int(rows / 1.28) + 1_000  # about 1.3 releases a person fall inside the extract
     releases = generate_cohort(people, seed=seed).releases
@@ -193,8 +193,8 @@ class Limits:
     def __init__(self, home: Path, source: Path):
         import pandas as pd
 
-        from riskmodel.registry import load_champions
-        from riskmodel.scoring import validate_for_scoring
+        from riskmodel.modelling.registry import load_champions
+        from riskmodel.scoring.scoring import validate_for_scoring
         from riskmodel.settings import Settings
 
         self.champions = load_champions(Settings.from_env({"RISKMODEL_HOME": str(home)}))
@@ -243,14 +243,14 @@ class Limits:
 
 
 def profile(home: Path, source: Path, rows: int, *, explain: bool) -> Path:
-    """cProfile of :func:`riskmodel.batch.score_file` on the first ``rows`` rows, in process."""
+    """cProfile of :func:`riskmodel.reporting.batch.score_file` on the first ``rows`` rows, in process."""
     import cProfile
     import pstats
 
     import pyarrow.parquet as pq
 
-    from riskmodel.batch import score_file
-    from riskmodel.registry import load_champions
+    from riskmodel.reporting.batch import score_file
+    from riskmodel.modelling.registry import load_champions
     from riskmodel.settings import Settings
 
     champions = load_champions(Settings.from_env({"RISKMODEL_HOME": str(home)}))

@@ -5,7 +5,7 @@ itself):
 
 * **synthetic**: a 20,000-person synthetic cohort (``generate_cohort(20000, seed=0)``),
   validated against the data contract and trained with the product defaults
-  (``TrainConfig()``) by :func:`riskmodel.train.train_models`. The figures are the ones
+  (``TrainConfig()``) by :func:`riskmodel.modelling.train.train_models`. The figures are the ones
   ``train_models`` stores in each target's ``metrics`` on the test fold (releases on or
   after ``test_from``, the half of their people not used to calibrate): the model, the
   logistic (Poisson) baseline, OGRS3 and the oracle (the generator's true probabilities,
@@ -14,13 +14,13 @@ itself):
   the first seed is judged against the targets, the others show the spread.
 * **NIJ year 1** (reoffence only: the file has no offence types, so ``harm`` is 0 for
   everyone, and within one year ``frequency`` equals ``reoffence``): the NIJ Recidivism
-  Challenge file read in place by :func:`riskmodel.adapters.nij.load_nij` (release-time
+  Challenge file read in place by :func:`riskmodel.data.adapters.nij.load_nij` (release-time
   columns only; ``Race`` reaches only ``ethnicity``, which is no feature), with the
   adapter's label settings and declared extra features and otherwise the product
   defaults; the test part is the adapter's fixed split (:func:`split_nij`), the other
-  rows split by person by :func:`riskmodel.train.fixed_test_split`. Figures: Brier, AUC,
+  rows split by person by :func:`riskmodel.modelling.train.fixed_test_split`. Figures: Brier, AUC,
   calibration and the challenge's fairness index ``(1 − Brier) × (1 − |FPR_Black −
-  FPR_White|)`` at a 0.5 threshold (:func:`riskmodel.fairness.nij_fairness_index`; race
+  FPR_White|)`` at a 0.5 threshold (:func:`riskmodel.evaluation.fairness.nij_fairness_index`; race
   is read for this audit only). A few configuration variants are shown as diagnostics.
 * **training cost**: ``train_models`` with the product defaults, all three targets, on
   synthetic cohorts of about 10k, 100k and 1M releases, each in a fresh process. Timed:
@@ -110,7 +110,7 @@ def _loadavg() -> str:
 
 def validated(releases, reoffences, *, extra_numeric=(), extra_categorical=()):
     """The tables as ``riskmodel train`` would hand them to ``train_models`` (contract-validated)."""
-    from riskmodel.contract import validate_releases, validate_reoffences
+    from riskmodel.data.contract import validate_releases, validate_reoffences
 
     rel = validate_releases(releases, extra_numeric=extra_numeric, extra_categorical=extra_categorical)
     if len(rel.rejects):
@@ -136,9 +136,9 @@ def summarise_result(result) -> dict:
 
 
 def run_synthetic(people: int, seed: int) -> dict:
-    from riskmodel.config import TrainConfig
-    from riskmodel.synth import generate_cohort
-    from riskmodel.train import train_models
+    from riskmodel.modelling.config import TrainConfig
+    from riskmodel.data.synth import generate_cohort
+    from riskmodel.modelling.train import train_models
 
     cohort = generate_cohort(people, seed=seed)
     releases, reoffences = validated(cohort.releases, cohort.reoffences)
@@ -184,7 +184,7 @@ def synthetic_checks(run: dict) -> list[dict]:
 
 def nij_config(cohort, changes: dict | None = None):
     """Product defaults plus the adapter's label settings and declared extra features."""
-    from riskmodel.config import config_from_dict
+    from riskmodel.modelling.config import config_from_dict
 
     data = {
         "labels": dict(cohort.label_settings),
@@ -199,8 +199,8 @@ def nij_scorer_figures(y, p, race, *, n_boot: int, seed: int) -> dict:
     """binary_metrics, FPR by race at 0.5 and the NIJ fairness index of one scorer on some rows."""
     import numpy as np
 
-    from riskmodel.evaluate import binary_metrics
-    from riskmodel.fairness import fairness_audit, nij_fairness_index
+    from riskmodel.evaluation.metrics import binary_metrics
+    from riskmodel.evaluation.fairness import fairness_audit, nij_fairness_index
 
     ok = ~np.isnan(p)
     y, p, race = y[ok], p[ok], race[ok]
@@ -216,8 +216,8 @@ def nij_scorer_figures(y, p, race, *, n_boot: int, seed: int) -> dict:
 def run_nij(path: Path | None, *, variants: bool) -> dict:
     import numpy as np
 
-    from riskmodel.adapters.nij import NIJ_TEST_FROM, default_nij_path, load_nij, split_nij
-    from riskmodel.train import fixed_test_split, train_models
+    from riskmodel.data.adapters.nij import NIJ_TEST_FROM, default_nij_path, load_nij, split_nij
+    from riskmodel.modelling.train import fixed_test_split, train_models
 
     path = Path(path) if path else default_nij_path()
     cohort = load_nij(path)
@@ -311,9 +311,9 @@ def timing_child(people: int, seed: int) -> None:
     """Runs in a fresh process: generate, validate, time ``train_models``; one JSON line on stdout."""
     import resource
 
-    from riskmodel.config import TrainConfig
-    from riskmodel.synth import generate_cohort
-    from riskmodel.train import train_models
+    from riskmodel.modelling.config import TrainConfig
+    from riskmodel.data.synth import generate_cohort
+    from riskmodel.modelling.train import train_models
 
     start = time.perf_counter()
     cohort = generate_cohort(people, seed=seed)

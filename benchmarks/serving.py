@@ -161,7 +161,7 @@ def sample_rows(home: Path, n: int) -> tuple[list[dict[str, str]], list[dict[str
     """``n`` complete releases of the cohort: as CSV text (our API) and typed (MLflow's)."""
     import pandas as pd
 
-    from riskmodel.contract import find_table, read_table, validate_releases
+    from riskmodel.data.contract import find_table, read_table, validate_releases
 
     raw = read_table(find_table(home / "data" / "synthetic", "releases"))
     typed = validate_releases(raw).data.drop(columns=["ethnicity"])
@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         build_home(home, people=args.people, seed=0, log=logs / "build.log")
     env = environment(home)
 
-    from riskmodel.audit import AuditStore
+    from riskmodel.records.audit import AuditStore
     from riskmodel.settings import Settings
 
     store = AuditStore(Settings.from_env({"RISKMODEL_HOME": str(home)}).audit_url).create_schema()

@@ -1,4 +1,4 @@
-"""BentoML service for the IOM panel: thin HTTP mapping onto :mod:`riskmodel.service`.
+"""BentoML service for the IOM panel: thin HTTP mapping onto :mod:`riskmodel.service.state`.
 
 Start with ``riskmodel serve`` or ``bentoml serve service:RiskService --working-dir serving``.
 Endpoints: ``POST /score``, ``POST /reload``, ``GET /model``, ``GET /audit``, and
@@ -7,13 +7,13 @@ BentoML's own ``/healthz``, ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
 Several worker processes (``RISKMODEL_SERVE_WORKERS``, default 2: one Python process
 uses one core for its pandas work). ``/reload`` loads the new champions in the worker it
 reaches, on another thread, so scoring goes on while they load and switches over in one
-step; the other workers then load the same versions (:mod:`riskmodel.workers`), and
+step; the other workers then load the same versions (:mod:`riskmodel.service.workers`), and
 ``/reload`` answers when all of them serve them. A request is scored by one worker with
 one set of champions, never a mix.
 
 BentoML's adaptive batching is not used: a batched call takes one list and no request
 context, so it could neither check each caller's key nor write each caller's audit
-record. :class:`~riskmodel.service.ServiceState` batches instead: ``/score`` is async and
+record. :class:`~riskmodel.service.state.ServiceState` batches instead: ``/score`` is async and
 queues the request for one scoring thread, which scores the requests that arrived while
 it was busy in one call and audits them in one transaction, one record each.
 """
@@ -30,7 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from riskmodel.service import ServiceError, ServiceState
+from riskmodel.service.state import ServiceError, ServiceState
 from riskmodel.settings import Settings
 
 queries = FastAPI(title="riskmodel read endpoints")

@@ -138,12 +138,12 @@ class TrainedHome:
 
 def build_trained_home(root: Path, *, people: int = 3000, seed: int = 1) -> TrainedHome:
     """Generate a cohort, train, register and promote into ``root`` (a fresh home)."""
-    from riskmodel.config import config_from_dict
-    from riskmodel.contract import load_cohort
-    from riskmodel.registry import log_training, promote
+    from riskmodel.modelling.config import config_from_dict
+    from riskmodel.data.contract import load_cohort
+    from riskmodel.modelling.registry import log_training, promote
     from riskmodel.settings import Settings
-    from riskmodel.synth import generate_cohort, write_cohort
-    from riskmodel.train import train_models
+    from riskmodel.data.synth import generate_cohort, write_cohort
+    from riskmodel.modelling.train import train_models
 
     settings = Settings.from_env({"RISKMODEL_HOME": str(root)}).ensure()
     cohort = generate_cohort(people, seed=seed)

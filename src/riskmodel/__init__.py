@@ -1,10 +1,10 @@
 """riskmodel: calibrated, explained, fairness-audited reoffending risk for IOM panels.
 
-One module per stage of the life cycle: :mod:`~riskmodel.contract` (data contract),
-:mod:`~riskmodel.labels`, :mod:`~riskmodel.ogrs3`, :mod:`~riskmodel.synth`,
-:mod:`~riskmodel.features`, :mod:`~riskmodel.models`, :mod:`~riskmodel.evaluate`,
-:mod:`~riskmodel.fairness`, :mod:`~riskmodel.registry`, :mod:`~riskmodel.train`,
-:mod:`~riskmodel.scoring`, :mod:`~riskmodel.batch`, :mod:`~riskmodel.report`.
+One module per stage of the life cycle: :mod:`~riskmodel.data.contract` (data contract),
+:mod:`~riskmodel.data.labels`, :mod:`~riskmodel.modelling.ogrs3`, :mod:`~riskmodel.data.synth`,
+:mod:`~riskmodel.modelling.features`, :mod:`~riskmodel.modelling.models`, :mod:`~riskmodel.evaluation.metrics`,
+:mod:`~riskmodel.evaluation.fairness`, :mod:`~riskmodel.modelling.registry`, :mod:`~riskmodel.modelling.train`,
+:mod:`~riskmodel.scoring.scoring`, :mod:`~riskmodel.reporting.batch`, :mod:`~riskmodel.reporting.report`.
 Nothing is done at import time.
 """
 

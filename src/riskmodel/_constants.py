@@ -1,6 +1,6 @@
 """Fixed vocabulary of data contract v1 (see ``shared/docs/data-contract.md``).
 
-Kept apart from :mod:`riskmodel.contract` so that light modules (OGRS3, labels, the
+Kept apart from :mod:`riskmodel.data.contract` so that light modules (OGRS3, labels, the
 synthetic generator) can import the vocabulary without the validation machinery.
 """
 
@@ -32,7 +32,7 @@ OFFENCE_WEIGHTS: dict[str, float] = {
 
 OFFENCE_GROUPS: tuple[str, ...] = tuple(OFFENCE_WEIGHTS)
 
-#: Default harm groups (violent or sexual), configurable in :class:`riskmodel.labels.LabelConfig`.
+#: Default harm groups (violent or sexual), configurable in :class:`riskmodel.data.labels.LabelConfig`.
 HARM_GROUPS: tuple[str, ...] = (
     "violence",
     "robbery",

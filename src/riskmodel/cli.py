@@ -37,7 +37,7 @@ def _date(value: str | None, name: str) -> date | None:
 def _label_config(window_days, harm_window_days, waiting_days, base=None):
     from dataclasses import replace
 
-    from riskmodel.labels import LabelConfig
+    from riskmodel.data.labels import LabelConfig
 
     config = base or LabelConfig()
     changes = {
@@ -77,7 +77,7 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 def synth(people: int, seed: int, out_dir: Path | None, fmt: str) -> None:
     """Write a synthetic historic cohort: releases, reoffences and truth."""
-    from riskmodel.synth import format_summary, generate_cohort, summarise, write_cohort
+    from riskmodel.data.synth import format_summary, generate_cohort, summarise, write_cohort
 
     out_dir = out_dir or _settings().data_dir / "synthetic"
     cohort = generate_cohort(people, seed=seed)
@@ -112,7 +112,7 @@ def _report_rows(validated, rejects_path: Path) -> None:
 @click.option("--drop-identifiers", is_flag=True, help="Drop direct-identifier columns instead of refusing the file.")
 def validate(folder: Path, rejects_path: Path | None, drop_identifiers: bool) -> None:
     """Validate FOLDER's releases and reoffences against the data contract."""
-    from riskmodel.contract import ContractError, load_cohort
+    from riskmodel.data.contract import ContractError, load_cohort
 
     try:
         cohort = load_cohort(folder, allow_identifiers=drop_identifiers)
@@ -136,8 +136,8 @@ def validate(folder: Path, rejects_path: Path | None, drop_identifiers: bool) ->
 @label_options
 def labels(folder: Path, as_of: str, out_path: Path, rejects_path: Path | None, window_days, harm_window_days, waiting_days) -> None:
     """Derive reoffence, frequency and harm labels for every release in FOLDER."""
-    from riskmodel.contract import ContractError, load_cohort
-    from riskmodel.labels import derive_labels
+    from riskmodel.data.contract import ContractError, load_cohort
+    from riskmodel.data.labels import derive_labels
 
     as_of_date = _date(as_of, "--as-of")
     config = _label_config(window_days, harm_window_days, waiting_days)
@@ -163,8 +163,8 @@ def labels(folder: Path, as_of: str, out_path: Path, rejects_path: Path | None, 
 @click.option("--rejects", "rejects_path", type=click.Path(path_type=Path), default=None, help="Rejects file (default OUT's name + .rejects.csv).")
 def ogrs3_command(folder: Path, out_path: Path, rejects_path: Path | None) -> None:
     """Score FOLDER's releases with the OGRS3 reference formula."""
-    from riskmodel.contract import ContractError, find_table, read_table, validate_releases
-    from riskmodel.ogrs3 import ogrs3
+    from riskmodel.data.contract import ContractError, find_table, read_table, validate_releases
+    from riskmodel.modelling.ogrs3 import ogrs3
 
     try:
         path = find_table(folder, "releases")
@@ -190,9 +190,9 @@ def _print_training(result, versions) -> None:
 
 def run_training(settings: Settings, data: Path, *, as_of: date, config, test_from: date | None = None):
     """Validate, train, log and register; shared by ``train`` and ``demo``."""
-    from riskmodel.contract import ContractError, find_table, load_cohort, read_table
-    from riskmodel.registry import log_training
-    from riskmodel.train import train_models
+    from riskmodel.data.contract import ContractError, find_table, load_cohort, read_table
+    from riskmodel.modelling.registry import log_training
+    from riskmodel.modelling.train import train_models
 
     try:
         cohort = load_cohort(data, extra_numeric=config.extra_numeric, extra_categorical=config.extra_categorical)
@@ -237,7 +237,7 @@ def pd_timestamp(value):
 @label_options
 def train(data: Path, as_of: str, test_from: str | None, config_path: Path | None, window_days, harm_window_days, waiting_days) -> None:
     """Train the reoffence, harm and frequency models and register them as candidates."""
-    from riskmodel.config import load_config
+    from riskmodel.modelling.config import load_config
 
     try:
         config = load_config(config_path)
@@ -252,8 +252,8 @@ def train(data: Path, as_of: str, test_from: str | None, config_path: Path | Non
 @click.option("--target", "targets", multiple=True, type=click.Choice(["reoffence", "harm", "frequency"]), help="Targets to promote (default all).")
 def promote(config_path: Path | None, targets: tuple[str, ...]) -> None:
     """Move the champion alias to the candidates if every gate passes."""
-    from riskmodel.config import load_config
-    from riskmodel.registry import promote as promote_candidates
+    from riskmodel.modelling.config import load_config
+    from riskmodel.modelling.registry import promote as promote_candidates
 
     gates = load_config(config_path).gates
     decision = promote_candidates(_settings(), targets=targets or ("reoffence", "harm", "frequency"), gates=gates)
@@ -313,7 +313,7 @@ def keys() -> None:
 @click.option("--label", default="", help="Who or what the key is for.")
 def keys_create(role: str, label: str) -> None:
     """Create a key; it is printed once, alone on the last line."""
-    from riskmodel.audit import AuditStore, AuditUnavailable
+    from riskmodel.records.audit import AuditStore, AuditUnavailable
 
     try:
         key, key_id = AuditStore(_settings().audit_url).create_key(role, label=label)
@@ -326,7 +326,7 @@ def keys_create(role: str, label: str) -> None:
 @keys.command("list")
 def keys_list() -> None:
     """List keys: id, role, label, created, revoked."""
-    from riskmodel.audit import AuditStore
+    from riskmodel.records.audit import AuditStore
 
     for key in AuditStore(_settings().audit_url).list_keys():
         revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
@@ -337,7 +337,7 @@ def keys_list() -> None:
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke the key with KEY_ID."""
-    from riskmodel.audit import AuditStore
+    from riskmodel.records.audit import AuditStore
 
     if not AuditStore(_settings().audit_url).revoke_key(key_id):
         _fail(f"no live key with id {key_id}")
@@ -346,11 +346,11 @@ def keys_revoke(key_id: str) -> None:
 
 def run_batch(settings: Settings, input_path: Path, output_path: Path, *, report: Path | None, rejects: Path | None, capacity: int | None, explain: bool, drop_identifiers: bool = False):
     """Score a file with the champions, record it in the audit database, write the report."""
-    from riskmodel.audit import AuditStore, AuditUnavailable
-    from riskmodel.batch import operator_name, score_file
-    from riskmodel.contract import ContractError
-    from riskmodel.registry import load_champions
-    from riskmodel.report import write_report
+    from riskmodel.records.audit import AuditStore, AuditUnavailable
+    from riskmodel.reporting.batch import operator_name, score_file
+    from riskmodel.data.contract import ContractError
+    from riskmodel.modelling.registry import load_champions
+    from riskmodel.reporting.report import write_report
 
     try:
         champions = load_champions(settings)
@@ -404,7 +404,7 @@ def score(input_path: Path, output_path: Path, report: Path | None, rejects: Pat
 @click.option("--scores", "score_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Earlier score files (default: every batch in the audit database).")
 def backtest(data: Path, as_of: str, score_paths: tuple[Path, ...]) -> None:
     """Compare earlier scores with the outcomes that have since matured; log to MLflow."""
-    from riskmodel.backtest import run_backtest
+    from riskmodel.reporting.backtest import run_backtest
 
     try:
         outcome = run_backtest(_settings(), data, as_of=_date(as_of, "--as-of"), score_paths=score_paths)
@@ -423,8 +423,8 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
     """The main job on embedded defaults: synthetic cohort, train, register, promote, score the latest month, serve."""
     import pandas as pd
 
-    from riskmodel.config import load_config
-    from riskmodel.synth import format_summary, generate_cohort, summarise, write_cohort
+    from riskmodel.modelling.config import load_config
+    from riskmodel.data.synth import format_summary, generate_cohort, summarise, write_cohort
 
     settings = _settings()
     click.echo(f"riskmodel home: {settings.home}")
@@ -438,7 +438,7 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
     run_training(settings, data, as_of=cohort.as_of, config=load_config())
 
     click.echo("[3/5] promoting the candidates through the quality and fairness gates")
-    from riskmodel.registry import promote as promote_candidates
+    from riskmodel.modelling.registry import promote as promote_candidates
 
     decision = promote_candidates(settings, gates=load_config().gates)
     for line in decision.checks:
@@ -457,7 +457,7 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
     click.echo(f"[4/5] scoring the {len(latest)} releases of {month}")
     run_batch(settings, latest_path, month_dir / "scores.csv", report=month_dir / "report.html", rejects=None, capacity=None, explain=True)
 
-    from riskmodel.audit import AuditStore
+    from riskmodel.records.audit import AuditStore
 
     key, key_id = AuditStore(settings.audit_url).create_key("panel", label="demo")
     click.echo(

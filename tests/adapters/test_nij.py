@@ -21,8 +21,8 @@ from riskmodel._constants import (
     REQUIRED_RELEASE_COLUMNS,
     SEXES,
 )
-from riskmodel.adapters import nij
-from riskmodel.adapters.nij import NIJ_FILE_NAME, NIJ_TEST_FROM, default_nij_path, load_nij, split_nij
+from riskmodel.data.adapters import nij
+from riskmodel.data.adapters.nij import NIJ_FILE_NAME, NIJ_TEST_FROM, default_nij_path, load_nij, split_nij
 
 OUTCOMES = ("Recidivism_Arrest_Year1", "Recidivism_Arrest_Year2", "Recidivism_Arrest_Year3", "Recidivism_Within_3years")
 #: Named in the file's README as measured during supervision (prefixes or whole names).
@@ -240,7 +240,7 @@ def test_release_ids_are_unique_one_per_person_and_row(cohort, raw):
 
 
 def test_the_contract_validator_accepts_every_row(cohort):
-    from riskmodel.contract import validate_releases, validate_reoffences
+    from riskmodel.data.contract import validate_releases, validate_reoffences
 
     releases = validate_releases(
         cohort.releases, extra_numeric=cohort.extra_numeric, extra_categorical=cohort.extra_categorical

@@ -19,7 +19,7 @@ def batch_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def champions(batch_home):
-    from riskmodel.registry import load_champions
+    from riskmodel.modelling.registry import load_champions
 
     return load_champions(batch_home.settings)
 
@@ -42,7 +42,7 @@ def runner() -> CliRunner:
 @pytest.fixture(scope="session")
 def month() -> Month:
     """About 1,300 releases from a cohort the champions never saw (same process)."""
-    from riskmodel.synth import generate_cohort
+    from riskmodel.data.synth import generate_cohort
 
     return Month(generate_cohort(800, seed=101).releases)
 

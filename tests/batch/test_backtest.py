@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from riskmodel.audit import AuditStore
-from riskmodel.backtest import EXPERIMENT, _score_paths, read_scores
+from riskmodel.records.audit import AuditStore
+from riskmodel.reporting.backtest import EXPERIMENT, _score_paths, read_scores
 from riskmodel.cli import main
-from riskmodel.labels import derive_labels
+from riskmodel.data.labels import derive_labels
 from riskmodel.settings import Settings
 
 AS_OF = date(2025, 11, 1)  # the synthetic extract date: outcomes known up to here
@@ -23,7 +23,7 @@ def backtested(tmp_path_factory, batch_home):
     """Releases of 2021 to early 2023 and of 2025, scored; a backtest as of the extract date."""
     from click.testing import CliRunner
 
-    from riskmodel.synth import generate_cohort, write_cohort
+    from riskmodel.data.synth import generate_cohort, write_cohort
 
     folder = tmp_path_factory.mktemp("backtest")
     cohort = generate_cohort(4000, seed=202)  # people the champions never saw, same process

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from batch_helpers import BAD_CELLS, as_text, bad_month, hidden_files, read_scores, write_text
 
-from riskmodel.audit import AuditStore
+from riskmodel.records.audit import AuditStore
 from riskmodel.cli import main
-from riskmodel.scoring import OUTPUT_COLUMNS
+from riskmodel.scoring.scoring import OUTPUT_COLUMNS
 
 
 def records_for(home, output) -> list[dict]:
@@ -107,7 +107,7 @@ def test_with_drop_identifiers_the_columns_are_dropped_before_anything_is_writte
 
 
 def test_a_run_stopped_by_sigterm_leaves_the_earlier_output_untouched(tmp_path, home_env, runner):
-    from riskmodel.synth import generate_cohort
+    from riskmodel.data.synth import generate_cohort
 
     # An earlier, complete run of a small file...
     small = tmp_path / "small.parquet"

@@ -1,4 +1,4 @@
-"""Streaming batch scoring (:func:`riskmodel.batch.score_file`): rows in, every row accounted for."""
+"""Streaming batch scoring (:func:`riskmodel.reporting.batch.score_file`): rows in, every row accounted for."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from batch_helpers import BAD_CELLS, as_text, bad_month, hidden_files, read_scores, shifted, write_text
 
-import riskmodel.batch as batch_module
-from riskmodel.batch import score_file
-from riskmodel.contract import REJECT_COLUMNS
-from riskmodel.scoring import OUTPUT_COLUMNS
+import riskmodel.reporting.batch as batch_module
+from riskmodel.reporting.batch import score_file
+from riskmodel.data.contract import REJECT_COLUMNS
+from riskmodel.scoring.scoring import OUTPUT_COLUMNS
 
 SCORED_AT = "2025-11-01T00:00:00Z"
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from batch_helpers import BAD_CELLS, Element, as_text, bad_month, parse_html, read_scores, shifted, write_text
 
-from riskmodel.batch import BatchResult, score_file
-from riskmodel.report import RULE_WORDS, render_report, write_report
-from riskmodel.scoring import band
+from riskmodel.reporting.batch import BatchResult, score_file
+from riskmodel.reporting.report import RULE_WORDS, render_report, write_report
+from riskmodel.scoring.scoring import band
 
 CAPACITY = 15
 

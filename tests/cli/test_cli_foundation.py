@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from riskmodel.cli import main
-from riskmodel.contract import REJECT_COLUMNS
+from riskmodel.data.contract import REJECT_COLUMNS
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from riskmodel.audit import AuditStore
+from riskmodel.records.audit import AuditStore
 from riskmodel.cli import main
 from riskmodel.settings import Settings
 

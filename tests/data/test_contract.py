@@ -15,7 +15,7 @@ from riskmodel._constants import (
     REOFFENCE_COLUMNS,
     REQUIRED_RELEASE_COLUMNS,
 )
-from riskmodel.contract import (
+from riskmodel.data.contract import (
     REJECT_COLUMNS,
     ContractError,
     iter_table,
@@ -25,7 +25,7 @@ from riskmodel.contract import (
     validate_reoffences,
 )
 
-import riskmodel.contract as contract_module
+import riskmodel.data.contract as contract_module
 
 
 @pytest.fixture(autouse=True, params=["row-by-row", "vectorised"])

@@ -13,7 +13,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from riskmodel.labels import LABEL_COLUMNS, LabelConfig, derive_labels
+from riskmodel.data.labels import LABEL_COLUMNS, LabelConfig, derive_labels
 
 R = pd.Timestamp("2020-01-01")
 LATE = R + pd.Timedelta(days=5000)  # every window long closed

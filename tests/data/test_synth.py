@@ -19,9 +19,9 @@ from riskmodel._constants import (
     REOFFENCE_COLUMNS,
     TRUTH_COLUMNS,
 )
-from riskmodel.contract import load_cohort
-from riskmodel.labels import derive_labels
-from riskmodel.synth import format_summary, generate_cohort, summarise, write_cohort
+from riskmodel.data.contract import load_cohort
+from riskmodel.data.labels import derive_labels
+from riskmodel.data.synth import format_summary, generate_cohort, summarise, write_cohort
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def cohort():
 
 @pytest.fixture(scope="module")
 def labels(cohort):
-    """The contract's labels, derived by riskmodel.labels (independent of synth's own counting)."""
+    """The contract's labels, derived by riskmodel.data.labels (independent of synth's own counting)."""
     return derive_labels(cohort.releases, cohort.reoffences, as_of=cohort.as_of)
 
 

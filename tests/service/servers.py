@@ -128,7 +128,7 @@ def serve(tmp_path_factory) -> Iterator:
     several servers can start together. Every server started through it is stopped when
     the module's tests are done.
     """
-    from riskmodel.audit import AuditStore
+    from riskmodel.records.audit import AuditStore
 
     started: list[Server] = []
 

@@ -54,7 +54,7 @@ def server(servers):
 
 @pytest.fixture(scope="module")
 def champions(trained_home):
-    from riskmodel.registry import load_champions
+    from riskmodel.modelling.registry import load_champions
 
     return load_champions(trained_home.settings)
 
@@ -62,14 +62,14 @@ def champions(trained_home):
 @pytest.fixture(scope="module")
 def text_rows(trained_home) -> pd.DataFrame:
     """The cohort's releases as a CSV read gives them (every cell text, blanks '')."""
-    from riskmodel.contract import find_table, read_table
+    from riskmodel.data.contract import find_table, read_table
 
     return read_table(find_table(trained_home.data, "releases"))
 
 
 def expected_output(rows: pd.DataFrame, champions) -> list[dict[str, Any]]:
     """What batch scoring says for these rows (the oracle for the service)."""
-    from riskmodel.scoring import score_frame, validate_for_scoring
+    from riskmodel.scoring.scoring import score_frame, validate_for_scoring
 
     table = validate_for_scoring(rows.reset_index(drop=True), champions)
     assert len(table.rejects) == 0
@@ -233,7 +233,7 @@ def test_without_a_valid_key_401_and_nothing_recorded(server, text_rows, headers
 
 
 def test_a_revoked_key_is_refused(server, text_rows):
-    from riskmodel.audit import AuditStore
+    from riskmodel.records.audit import AuditStore
 
     store = AuditStore(server.audit_url)
     key, key_id = store.create_key("panel", label="to revoke")
@@ -383,7 +383,7 @@ def test_non_finite_numbers_are_refused_not_a_500(server, text_rows, literal):
 
 
 def test_too_many_releases_are_refused(server, text_rows):
-    from riskmodel.service import MAX_RELEASES_PER_REQUEST
+    from riskmodel.service.state import MAX_RELEASES_PER_REQUEST
 
     rows = pd.concat([text_rows] * (MAX_RELEASES_PER_REQUEST // len(text_rows) + 1)).iloc[: MAX_RELEASES_PER_REQUEST + 1]
     with server.client("panel") as client:

@@ -41,7 +41,7 @@ def pg_audit_url():
 def test_scoring_is_audited_in_postgresql(serve, trained_home, pg_audit_url):  # noqa: F811
     url, schema = pg_audit_url
     server = serve(trained_home.env(), command="bentoml", audit_url=url)
-    from riskmodel.contract import find_table, read_table
+    from riskmodel.data.contract import find_table, read_table
 
     rows = read_table(find_table(trained_home.data, "releases")).iloc[:3]
     engine = sa.create_engine(PG_URL)

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from _helpers_root import root_conftest
-from riskmodel.contract import find_table, read_table
+from riskmodel.data.contract import find_table, read_table
 from servers import serve  # noqa: F401  (a fixture)
 
 build_trained_home = root_conftest().build_trained_home

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from riskmodel.service import ServiceError, ServiceState, _Job
+from riskmodel.service.state import ServiceError, ServiceState, _Job
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def state(trained_home, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rows(trained_home) -> list[dict[str, str]]:
-    from riskmodel.contract import find_table, read_table
+    from riskmodel.data.contract import find_table, read_table
 
     return read_table(find_table(trained_home.data, "releases")).iloc[:40].to_dict(orient="records")
 
@@ -93,10 +93,10 @@ def test_a_request_alone_in_the_queue_is_answered(state, keys, rows):
 
 
 def test_large_requests_split_over_two_threads_score_like_one_call(state, trained_home):
-    from riskmodel import service
-    from riskmodel.contract import find_table, read_table
-    from riskmodel.scoring import OUTPUT_COLUMNS, score_frame, validate_for_scoring
-    from riskmodel.service import render_rows
+    from riskmodel.service import state as service
+    from riskmodel.data.contract import find_table, read_table
+    from riskmodel.scoring.scoring import OUTPUT_COLUMNS, score_frame, validate_for_scoring
+    from riskmodel.service.state import render_rows
 
     many = read_table(find_table(trained_home.data, "releases")).iloc[:600]
     table = validate_for_scoring(many, state.champions)
@@ -145,7 +145,7 @@ def test_valid_requests_are_validated_in_one_call(state, keys, rows, monkeypatch
 
 
 def test_a_request_that_breaks_scoring_fails_alone(state, keys, rows, monkeypatch):
-    from riskmodel import service
+    from riskmodel.service import state as service
 
     real = service.score_columns
 

@@ -7,7 +7,7 @@ import yaml
 from click.testing import CliRunner
 
 from riskmodel.cli import main
-from riskmodel.config import TrainConfig, config_from_dict, config_to_dict, load_config
+from riskmodel.modelling.config import TrainConfig, config_from_dict, config_to_dict, load_config
 from training_helpers import REPO
 
 CONFIG_YAML = REPO / "training" / "config.yaml"

@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
 from riskmodel.cli import main
-from riskmodel.config import config_from_dict
-from riskmodel.models import TARGETS
-from riskmodel.registry import CANDIDATE, CHAMPION, connect, log_training, model_name
+from riskmodel.modelling.config import config_from_dict
+from riskmodel.modelling.models import TARGETS
+from riskmodel.modelling.registry import CANDIDATE, CHAMPION, connect, log_training, model_name
 from riskmodel.settings import Settings
-from riskmodel.synth import generate_cohort
-from riskmodel.train import default_test_from, train_models
+from riskmodel.data.synth import generate_cohort
+from riskmodel.modelling.train import default_test_from, train_models
 from training_helpers import TEST_CONFIG, alias_version, home_env, registry_snapshot, shuffled_history
 
 

@@ -12,12 +12,12 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.models import Model
 
-from riskmodel.config import config_to_dict
-from riskmodel.contract import load_cohort
-from riskmodel.features import MONOTONE_INCREASING
-from riskmodel.models import BINARY_TARGETS, TARGETS
-from riskmodel.registry import CANDIDATE, EXPERIMENT, connect, model_name
-from riskmodel.train import data_fingerprint
+from riskmodel.modelling.config import config_to_dict
+from riskmodel.data.contract import load_cohort
+from riskmodel.modelling.features import MONOTONE_INCREASING
+from riskmodel.modelling.models import BINARY_TARGETS, TARGETS
+from riskmodel.modelling.registry import CANDIDATE, EXPERIMENT, connect, model_name
+from riskmodel.modelling.train import data_fingerprint
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

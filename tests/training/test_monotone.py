@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskmodel.config import TrainConfig
-from riskmodel.features import MONOTONE_INCREASING, ReleaseFeatures
-from riskmodel.models import TARGETS
-from riskmodel.registry import load_champions
-from riskmodel.synth import generate_cohort
-from riskmodel.train import train_models
+from riskmodel.modelling.config import TrainConfig
+from riskmodel.modelling.features import MONOTONE_INCREASING, ReleaseFeatures
+from riskmodel.modelling.models import TARGETS
+from riskmodel.modelling.registry import load_champions
+from riskmodel.data.synth import generate_cohort
+from riskmodel.modelling.train import train_models
 
 HISTORY = ("previous_sanctions", "previous_custodial_sentences", "previous_violent_sanctions", "previous_breaches")
 SWEEP = np.arange(0, 151, dtype=float)

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import riskmodel.train as train_module
-from riskmodel.config import TrainConfig, config_from_dict
-from riskmodel.labels import derive_labels
-from riskmodel.models import TARGETS, CalibratedModel
-from riskmodel.synth import generate_cohort
-from riskmodel.train import default_test_from, time_split, train_models
+import riskmodel.modelling.train as train_module
+from riskmodel.modelling.config import TrainConfig, config_from_dict
+from riskmodel.data.labels import derive_labels
+from riskmodel.modelling.models import TARGETS, CalibratedModel
+from riskmodel.data.synth import generate_cohort
+from riskmodel.modelling.train import default_test_from, time_split, train_models
 from training_helpers import FAST_CONFIG
 
 
@@ -166,7 +166,7 @@ def test_censored_releases_exist_and_are_never_counted_as_zero(spied):
 
 
 def test_a_fixed_test_part_keeps_its_rows_and_the_rest_is_split_by_person(cohort):
-    from riskmodel.train import fixed_test_split
+    from riskmodel.modelling.train import fixed_test_split
 
     releases = cohort.releases
     people = releases["person_id"]
@@ -185,7 +185,7 @@ def test_a_fixed_test_part_keeps_its_rows_and_the_rest_is_split_by_person(cohort
 
 
 def test_a_fixed_test_part_that_splits_a_person_is_refused(cohort):
-    from riskmodel.train import fixed_test_split
+    from riskmodel.modelling.train import fixed_test_split
 
     releases = cohort.releases
     people = releases["person_id"]

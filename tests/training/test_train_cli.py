@@ -12,13 +12,13 @@ import yaml
 from click.testing import CliRunner
 
 from riskmodel.cli import main
-from riskmodel.config import TrainConfig
-from riskmodel.labels import LabelConfig, derive_labels
-from riskmodel.models import TARGETS
-from riskmodel.registry import CANDIDATE, CHAMPION, connect
+from riskmodel.modelling.config import TrainConfig
+from riskmodel.data.labels import LabelConfig, derive_labels
+from riskmodel.modelling.models import TARGETS
+from riskmodel.modelling.registry import CANDIDATE, CHAMPION, connect
 from riskmodel.settings import Settings
-from riskmodel.synth import generate_cohort, write_cohort
-from riskmodel.train import time_split
+from riskmodel.data.synth import generate_cohort, write_cohort
+from riskmodel.modelling.train import time_split
 from training_helpers import FAST_CONFIG, REPO, alias_version, home_env, subprocess_env
 
 

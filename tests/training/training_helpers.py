@@ -48,8 +48,8 @@ def subprocess_env(home: Path) -> dict[str, str]:
 
 def registry_snapshot(settings) -> dict[str, list[tuple[str, tuple[str, ...], dict[str, str]]]]:
     """Every registered version of every riskmodel model: (version, aliases, tags)."""
-    from riskmodel.models import TARGETS
-    from riskmodel.registry import connect, model_name
+    from riskmodel.modelling.models import TARGETS
+    from riskmodel.modelling.registry import connect, model_name
 
     client = connect(settings)
     out = {}
@@ -65,7 +65,7 @@ def alias_version(settings, target: str, alias: str) -> str | None:
     """The version holding ``alias`` (None when no version holds it)."""
     from mlflow.exceptions import MlflowException
 
-    from riskmodel.registry import connect, model_name
+    from riskmodel.modelling.registry import connect, model_name
 
     try:
         return str(connect(settings).get_model_version_by_alias(model_name(target), alias).version)

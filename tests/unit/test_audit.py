@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from riskmodel.audit import PERMISSIONS, ROLES, ApiKey, AuditStore, AuditUnavailable, hash_key
+from riskmodel.records.audit import PERMISSIONS, ROLES, ApiKey, AuditStore, AuditUnavailable, hash_key
 
 PG_URL = os.environ.get("RISKMODEL_TEST_DATABASE_URL")
 

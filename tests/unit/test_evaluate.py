@@ -14,7 +14,7 @@ from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, mean_poisson_deviance, roc_auc_score
 
-from riskmodel.evaluate import (
+from riskmodel.evaluation.metrics import (
     auc_interval,
     binary_metrics,
     calibration_bins,
@@ -26,7 +26,7 @@ from riskmodel.evaluate import (
     expected_calibration_error,
     precision_at,
 )
-from riskmodel.plots import calibration_figure, capture_figure, distribution_figure, figure_to_png_bytes, roc_figure
+from riskmodel.evaluation.plots import calibration_figure, capture_figure, distribution_figure, figure_to_png_bytes, roc_figure
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -317,5 +317,5 @@ def test_plots_module_imports_matplotlib_only_inside_functions():
     import importlib.util
     from pathlib import Path
 
-    text = Path(importlib.util.find_spec("riskmodel.plots").origin).read_text(encoding="utf-8")
+    text = Path(importlib.util.find_spec("riskmodel.evaluation.plots").origin).read_text(encoding="utf-8")
     assert "matplotlib" not in text.split("\ndef ", 1)[0].split('"""', 2)[2]  # code before the first function

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskmodel.fairness import age_band, fairness_audit, fairness_gaps, nij_fairness_index
+from riskmodel.evaluation.fairness import age_band, fairness_audit, fairness_gaps, nij_fairness_index
 
 Y = np.array([0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0], dtype=float)
 P = np.array([0.2, 0.6, 0.7, 0.4, 0.9, 0.8, 0.1, 0.95, 0.3, 0.1, 0.2])
@@ -145,7 +145,7 @@ def test_nij_fairness_index_without_a_gap_is_one_minus_brier():
 
 
 def test_gap_standard_error_is_binomial_over_the_two_extreme_groups():
-    from riskmodel.fairness import fairness_gap_errors
+    from riskmodel.evaluation.fairness import fairness_gap_errors
 
     table = pd.DataFrame(
         {

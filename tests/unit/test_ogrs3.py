@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskmodel.ogrs3 import ogrs3, ogrs3_band
+from riskmodel.modelling.ogrs3 import ogrs3, ogrs3_band
 
 NAN = float("nan")
 

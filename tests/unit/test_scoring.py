@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import riskmodel.explain as explain_module
-from riskmodel.explain import describe_value, top_factors_json
-from riskmodel.features import BASE_FEATURES
-from riskmodel.scoring import (
+import riskmodel.scoring.explain as explain_module
+from riskmodel.scoring.explain import describe_value, top_factors_json
+from riskmodel.modelling.features import BASE_FEATURES
+from riskmodel.scoring.scoring import (
     OUTPUT_COLUMNS,
     PRIORITY_RULES,
     band,
@@ -29,7 +29,7 @@ SCORED_AT = "2025-11-01T00:00:00Z"
 
 @pytest.fixture(scope="module")
 def champions(trained_home):
-    from riskmodel.registry import load_champions
+    from riskmodel.modelling.registry import load_champions
 
     return load_champions(trained_home.settings)
 
@@ -37,7 +37,7 @@ def champions(trained_home):
 @pytest.fixture(scope="module")
 def rows(champions) -> pd.DataFrame:
     """400 validated releases of people the models never saw."""
-    from riskmodel.synth import generate_cohort
+    from riskmodel.data.synth import generate_cohort
 
     releases = generate_cohort(300, seed=77).releases.head(400)
     table = validate_for_scoring(releases, champions, line_offset=1)

@@ -6,7 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from riskmodel.treeshap import MAX_SPLITS, path_tables
+from riskmodel.modelling.treeshap import MAX_SPLITS, path_tables
 
 
 def _data(seed: int, n: int = 3000):

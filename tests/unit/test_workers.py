@@ -1,11 +1,11 @@
-"""Worker processes follow the champions one of them publishes (riskmodel.workers)."""
+"""Worker processes follow the champions one of them publishes (riskmodel.service.workers)."""
 
 from __future__ import annotations
 
 import json
 import threading
 
-from riskmodel.workers import ChampionSync
+from riskmodel.service.workers import ChampionSync
 
 
 class FakeWorker:

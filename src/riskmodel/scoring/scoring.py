@@ -1,7 +1,7 @@
 """Scoring: contract rows in, the contract's scoring output out.
 
 The service and batch scoring both call :func:`score_frame`, so they cannot disagree.
-Input rows must already be validated by :func:`riskmodel.contract.validate_releases`
+Input rows must already be validated by :func:`riskmodel.data.contract.validate_releases`
 (:func:`validate_for_scoring` does that with the champions' declared extra features).
 
 Priority rules (``ScoringConfig.priority_rule``), all transparent:
@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from riskmodel._constants import NEEDS_COLUMNS, NEEDS_PATHWAYS
-from riskmodel.config import ScoringConfig
-from riskmodel.contract import ValidatedTable, validate_releases
-from riskmodel.explain import top_factors_arrow, top_factors_json
-from riskmodel.ogrs3 import ogrs3
+from riskmodel.modelling.config import ScoringConfig
+from riskmodel.data.contract import ValidatedTable, validate_releases
+from riskmodel.scoring.explain import top_factors_arrow, top_factors_json
+from riskmodel.modelling.ogrs3 import ogrs3
 
 __all__ = [
     "OUTPUT_COLUMNS",

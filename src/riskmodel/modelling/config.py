@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from riskmodel.labels import LabelConfig
-from riskmodel.models import DEFAULT_PARAMS
+from riskmodel.data.labels import LabelConfig
+from riskmodel.modelling.models import DEFAULT_PARAMS
 
 __all__ = [
     "SplitConfig",
@@ -52,7 +52,7 @@ class GateConfig:
     """Written-down gates a candidate must pass to become champion.
 
     Calibration bounds are widened by ``uncertainty_z`` standard errors of the figure on
-    the candidate's test rows (see :func:`riskmodel.registry.promote`).
+    the candidate's test rows (see :func:`riskmodel.modelling.registry.promote`).
     """
 
     min_auc: float = 0.60
@@ -223,7 +223,7 @@ def _known_lightgbm_params() -> frozenset[str] | None:
 
 
 def _params(base: dict[str, dict[str, Any]], data, path: str) -> dict[str, dict[str, Any]]:
-    from riskmodel.models import TARGETS
+    from riskmodel.modelling.models import TARGETS
 
     params = {k: dict(v) for k, v in base.items()}
     sections = _mapping(data, path)

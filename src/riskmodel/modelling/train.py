@@ -26,11 +26,11 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from riskmodel.config import TrainConfig
-from riskmodel.evaluate import binary_metrics, count_metrics
-from riskmodel.fairness import age_band, fairness_audit, fairness_gap_errors, fairness_gaps
-from riskmodel.labels import derive_labels
-from riskmodel.models import (
+from riskmodel.modelling.config import TrainConfig
+from riskmodel.evaluation.metrics import binary_metrics, count_metrics
+from riskmodel.evaluation.fairness import age_band, fairness_audit, fairness_gap_errors, fairness_gaps
+from riskmodel.data.labels import derive_labels
+from riskmodel.modelling.models import (
     BINARY_TARGETS,
     TARGETS,
     CalibratedModel,
@@ -38,7 +38,7 @@ from riskmodel.models import (
     fit_baseline,
     fit_lightgbm_pipeline,
 )
-from riskmodel.ogrs3 import ogrs3
+from riskmodel.modelling.ogrs3 import ogrs3
 
 __all__ = [
     "Split",
@@ -325,7 +325,7 @@ class RegisteredTraining:
 
     result: TrainingResult
     versions: dict[str, str]
-    cohort: object  # riskmodel.contract.Cohort: the validated tables, warnings and rejects
+    cohort: object  # riskmodel.data.contract.Cohort: the validated tables, warnings and rejects
 
 
 def train_from_folder(
@@ -357,13 +357,13 @@ def train_from_folder(
 
     Raises
     ------
-    riskmodel.contract.ContractError
+    riskmodel.data.contract.ContractError
         When a table is unusable as a whole.
     ValueError
         When a target has no eligible releases in a part of the split.
     """
-    from riskmodel.contract import ContractError, find_table, load_cohort, read_table
-    from riskmodel.registry import log_training
+    from riskmodel.data.contract import ContractError, find_table, load_cohort, read_table
+    from riskmodel.modelling.registry import log_training
 
     cohort = load_cohort(data, extra_numeric=config.extra_numeric, extra_categorical=config.extra_categorical)
     truth = None

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskmodel.contract import load_cohort, read_table
-from riskmodel.evaluate import binary_metrics, count_metrics
-from riskmodel.labels import derive_labels
+from riskmodel.data.contract import load_cohort, read_table
+from riskmodel.evaluation.metrics import binary_metrics, count_metrics
+from riskmodel.data.labels import derive_labels
 from riskmodel.settings import Settings
 
 __all__ = ["BacktestOutcome", "run_backtest", "backtest_scores", "read_scores"]
@@ -78,7 +78,7 @@ def backtest_scores(scores: pd.DataFrame, labels: pd.DataFrame, *, capacity: int
 
 def _score_paths(settings: Settings) -> list[Path]:
     """Score files of recorded batches that still exist, oldest first."""
-    from riskmodel.audit import AuditStore
+    from riskmodel.records.audit import AuditStore
 
     records = AuditStore(settings.audit_url).batch_records(limit=1000)  # newest first
     paths = [Path(r["output_path"]) for r in reversed(records)]
@@ -108,7 +108,7 @@ def run_backtest(settings: Settings, data: Path, *, as_of: date, score_paths=(),
     """
     import mlflow
 
-    from riskmodel.registry import connect
+    from riskmodel.modelling.registry import connect
 
     paths = [Path(p) for p in score_paths] or _score_paths(settings)
     if not paths:

@@ -1,7 +1,7 @@
 """The three models and their baselines.
 
 Each target's model is a scikit-learn :class:`~sklearn.pipeline.Pipeline` of
-:class:`~riskmodel.features.ReleaseFeatures` and LightGBM, with monotone constraints on
+:class:`~riskmodel.modelling.features.ReleaseFeatures` and LightGBM, with monotone constraints on
 criminal-history features, fitted on the training period. :class:`CalibratedModel` then
 recalibrates it on a later, separate calibration fold without refitting the trees:
 
@@ -9,12 +9,12 @@ recalibrates it on a later, separate calibration fold without refitting the tree
   ``logit(p) = intercept + slope * margin`` (slope kept > 0, so ranking and monotonicity
   are preserved). The margin is the log-odds of a binary LightGBM, or the log-rate of a
   Poisson one when the reoffence model learns from the counts of reoffences (the
-  default: see :class:`riskmodel.config.TrainConfig`);
+  default: see :class:`riskmodel.modelling.config.TrainConfig`);
 * ``frequency``: Poisson LightGBM (log link) with a multiplicative correction so that the
   expected total equals the observed total on the calibration fold.
 
 Per-feature contributions are LightGBM's ``pred_contrib`` (TreeSHAP) on the margin, worked
-out by table lookup (:mod:`riskmodel.treeshap`, equal to LightGBM's to rounding, about ten
+out by table lookup (:mod:`riskmodel.modelling.treeshap`, equal to LightGBM's to rounding, about ten
 times faster) and scaled by the same recalibration, so they add up to the calibrated
 log-odds (or log-rate).
 """
@@ -35,8 +35,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from riskmodel.features import ReleaseFeatures
-from riskmodel.treeshap import path_tables
+from riskmodel.modelling.features import ReleaseFeatures
+from riskmodel.modelling.treeshap import path_tables
 
 __all__ = [
     "TARGETS",
@@ -222,7 +222,7 @@ class CalibratedModel(BaseEstimator):
         """A digest of the fitted trees: two models with the same key give the same margin.
 
         The reoffence model learns from counts by default and then has the frequency
-        model's trees (see :class:`riskmodel.config.TrainConfig`): scoring works their
+        model's trees (see :class:`riskmodel.modelling.config.TrainConfig`): scoring works their
         margin out once.
         """
         key = _TREES_KEYS.get(self.booster)

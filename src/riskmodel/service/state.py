@@ -2,7 +2,7 @@
 
 ``serving/service.py`` (BentoML) only maps HTTP onto :class:`ServiceState` and turns
 :class:`ServiceError` into a status code and a JSON body. Every request reads the
-champions once, from one immutable :class:`~riskmodel.registry.Champions` object, so a
+champions once, from one immutable :class:`~riskmodel.modelling.registry.Champions` object, so a
 concurrent reload (which builds the new object fully, then swaps one reference) can
 never give a request a mix of versions.
 
@@ -30,12 +30,12 @@ import orjson
 import pandas as pd
 
 from riskmodel._constants import DIRECT_IDENTIFIERS, REQUIRED_RELEASE_COLUMNS
-from riskmodel.audit import PERMISSIONS, ApiKey, AuditStore, AuditUnavailable
-from riskmodel.contract import ContractError
-from riskmodel.registry import Champions, load_champions
-from riskmodel.scoring import OUTPUT_COLUMNS, PRIORITY_RULES, rank_priority, score_columns, utc_now, validate_for_scoring
+from riskmodel.records.audit import PERMISSIONS, ApiKey, AuditStore, AuditUnavailable
+from riskmodel.data.contract import ContractError
+from riskmodel.modelling.registry import Champions, load_champions
+from riskmodel.scoring.scoring import OUTPUT_COLUMNS, PRIORITY_RULES, rank_priority, score_columns, utc_now, validate_for_scoring
 from riskmodel.settings import Settings
-from riskmodel.workers import ChampionSync
+from riskmodel.service.workers import ChampionSync
 
 __all__ = ["ServiceError", "ServiceState", "ScoredRequest", "MAX_RELEASES_PER_REQUEST", "frame_to_records", "render_json", "render_rows"]
 
@@ -114,8 +114,8 @@ def render_rows(frame: pd.DataFrame | Mapping[str, Any]) -> list[str]:
     """Each scoring output row as JSON object text (factors, needs and warnings as lists).
 
     ``frame`` is a scoring output DataFrame or the columns of
-    :func:`~riskmodel.scoring.score_columns` (a column may be one value for every row).
-    ``top_factors`` already holds each row's JSON list (from :mod:`riskmodel.explain`),
+    :func:`~riskmodel.scoring.scoring.score_columns` (a column may be one value for every row).
+    ``top_factors`` already holds each row's JSON list (from :mod:`riskmodel.scoring.explain`),
     so it is spliced in as it is rather than parsed and written again. NaN and
     infinities are written as ``null``.
     """
@@ -587,7 +587,7 @@ class ServiceState:
         return fresh.versions()
 
     def join_workers(self, folder: Path, *, worker: int, workers: int) -> None:
-        """Keep this worker process on the champions the others publish (:mod:`riskmodel.workers`)."""
+        """Keep this worker process on the champions the others publish (:mod:`riskmodel.service.workers`)."""
         self.sync = ChampionSync(folder, worker=worker, workers=workers, load=self._load_versions)
         self.sync.acknowledge(_numbers(self._champions))
         self.sync.start()

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskmodel.explain import feature_label
-from riskmodel.scoring import band, priority_score
+from riskmodel.scoring.explain import feature_label
+from riskmodel.scoring.scoring import band, priority_score
 
 __all__ = ["write_report", "render_report", "RULE_WORDS"]
 
@@ -339,12 +339,12 @@ def _row_warning_words(label: str, count: int) -> str:
 
 
 def render_report(result, champions, *, title: str | None = None) -> str:
-    """The report's HTML for a :class:`~riskmodel.batch.BatchResult`.
+    """The report's HTML for a :class:`~riskmodel.reporting.batch.BatchResult`.
 
     Parameters
     ----------
     result : BatchResult
-        What :func:`riskmodel.batch.score_file` returned.
+        What :func:`riskmodel.reporting.batch.score_file` returned.
     champions : Champions
         The models that scored it (for bands, versions, the model card).
     title : str, optional

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskmodel.config import GateConfig, ScoringConfig, TrainConfig, config_from_dict, config_to_dict
-from riskmodel.drift import feature_profile
-from riskmodel.models import BINARY_TARGETS, TARGETS, CalibratedModel
+from riskmodel.modelling.config import GateConfig, ScoringConfig, TrainConfig, config_from_dict, config_to_dict
+from riskmodel.evaluation.drift import feature_profile
+from riskmodel.modelling.models import BINARY_TARGETS, TARGETS, CalibratedModel
 from riskmodel.settings import Settings
 
 __all__ = [
@@ -97,9 +97,9 @@ def _flat_metrics(result) -> dict[str, float]:
 
 
 def _write_target_artifacts(folder: Path, tr, result) -> None:
-    from riskmodel.evaluate import capture_curve
-    from riskmodel.modelcard import model_card
-    from riskmodel.plots import calibration_figure, capture_figure, figure_to_png_bytes, roc_figure
+    from riskmodel.evaluation.metrics import capture_curve
+    from riskmodel.modelling.modelcard import model_card
+    from riskmodel.evaluation.plots import calibration_figure, capture_figure, figure_to_png_bytes, roc_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     y, scores = tr.test_outcome, tr.test_scores
@@ -136,7 +136,7 @@ def _calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
 
 
 def log_training(result, settings: Settings, *, training_rows: pd.DataFrame, run_name: str | None = None) -> dict[str, str]:
-    """Log a :class:`~riskmodel.train.TrainingResult` to MLflow and register candidates.
+    """Log a :class:`~riskmodel.modelling.train.TrainingResult` to MLflow and register candidates.
 
     Parameters
     ----------
@@ -266,7 +266,7 @@ def promote(settings: Settings, *, targets: tuple[str, ...] = TARGETS, gates: Ga
     """
     import mlflow
 
-    from riskmodel.evaluate import binary_metrics, count_metrics
+    from riskmodel.evaluation.metrics import binary_metrics, count_metrics
 
     gates = gates or GateConfig()
     client = connect(settings)
@@ -386,7 +386,7 @@ def load_champions(settings: Settings, *, alias: str = CHAMPION, versions: dict[
     """Load the aliased version of every target (for serving and batch scoring).
 
     ``versions`` (target -> version number) loads exactly those versions instead: what
-    the service's other workers do after a reload (:mod:`riskmodel.workers`).
+    the service's other workers do after a reload (:mod:`riskmodel.service.workers`).
 
     Raises
     ------

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from riskmodel.evaluate import auc_interval, calibration_bins, capture_at, capture_curve
+from riskmodel.evaluation.metrics import auc_interval, calibration_bins, capture_at, capture_curve
 
 __all__ = ["calibration_figure", "capture_figure", "distribution_figure", "figure_to_png_bytes", "roc_figure"]
 
@@ -101,7 +101,7 @@ def calibration_figure(y, scores: Mapping[str, object], *, bins: int = 10, title
     """Reliability diagram: predicted against observed rates by score bin, per scorer.
 
     Rows are cut into ``bins`` equal-sized groups by score (see
-    :func:`riskmodel.evaluate.calibration_bins`); a well-calibrated scorer's points lie
+    :func:`riskmodel.evaluation.metrics.calibration_bins`); a well-calibrated scorer's points lie
     on the diagonal.
 
     Parameters

@@ -161,8 +161,8 @@ NIJ_FILE_NAME = "NIJ_s_Recidivism_Challenge_Training_Dataset.csv"
 
 _ENV_VAR = "RISKMODEL_NIJ_PATH"
 _SHARED_DIR = Path("..") / "shared" / "data" / "nij"
-#: nij.py -> adapters -> riskmodel -> src -> repository root (src layout).
-_REPO_ROOT = Path(__file__).resolve().parents[3]
+#: nij.py -> adapters -> data -> riskmodel -> src -> repository root (src layout).
+_REPO_ROOT = Path(__file__).resolve().parents[4]
 
 _FIRST_RELEASE = date(2013, 1, 1)
 _RELEASE_SPREAD_DAYS = 1095  # 2013-01-01 .. 2015-12-31

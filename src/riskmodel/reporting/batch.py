@@ -1,4 +1,4 @@
-"""Monthly batch scoring: stream a file through :func:`riskmodel.scoring.score_columns`.
+"""Monthly batch scoring: stream a file through :func:`riskmodel.scoring.scoring.score_columns`.
 
 The input is read in chunks, validated (rejects stream to the rejects file with line,
 column and reason), scored and appended to a hidden partial Parquet file. What grows
@@ -35,9 +35,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from riskmodel.contract import REJECT_COLUMNS, iter_table, read_table
-from riskmodel.drift import merge_counts, population_stability
-from riskmodel.scoring import OUTPUT_COLUMNS, rank_priority, score_columns, utc_now, validate_for_scoring
+from riskmodel.data.contract import REJECT_COLUMNS, iter_table, read_table
+from riskmodel.evaluation.drift import merge_counts, population_stability
+from riskmodel.scoring.scoring import OUTPUT_COLUMNS, rank_priority, score_columns, utc_now, validate_for_scoring
 
 __all__ = ["BatchResult", "score_file", "file_fingerprint", "operator_name", "output_schema", "DEFAULT_DRIFT_THRESHOLD"]
 
@@ -68,7 +68,7 @@ _PARQUET_OPTIONS: dict[str, Any] = {
 
 
 def output_schema() -> pa.Schema:
-    """Arrow schema of the scores file: :data:`~riskmodel.scoring.OUTPUT_COLUMNS`, typed."""
+    """Arrow schema of the scores file: :data:`~riskmodel.scoring.scoring.OUTPUT_COLUMNS`, typed."""
     return pa.schema([(c, _NUMBER_COLUMNS.get(c, pa.string())) for c in OUTPUT_COLUMNS])
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, count, false_negative_rate, false_positive_rate, selection_rate
 
-from riskmodel.evaluate import auc_interval
+from riskmodel.evaluation.metrics import auc_interval
 
 __all__ = ["AGE_BANDS", "AUDIT_COLUMNS", "GAP_METRICS", "age_band", "fairness_audit", "fairness_gaps", "fairness_gap_errors", "nij_fairness_index"]
 

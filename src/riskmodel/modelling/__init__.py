@@ -1,0 +1,15 @@
+"""Modelling: from labelled releases to registered, promoted champions.
+
+- :mod:`~riskmodel.modelling.config`: the typed training configuration;
+- :mod:`~riskmodel.modelling.features`, :mod:`~riskmodel.modelling.models`: the scikit-learn
+  pipelines (features + LightGBM, calibration, baselines);
+- :mod:`~riskmodel.modelling.treeshap`: explanation tables of the trees;
+- :mod:`~riskmodel.modelling.ogrs3`: the public reference predictor;
+- :mod:`~riskmodel.modelling.train`: splitting, fitting and evaluating;
+- :mod:`~riskmodel.modelling.registry`: MLflow (logging, loading, aliases);
+- :mod:`~riskmodel.modelling.modelcard`: the model card.
+
+Imports :mod:`riskmodel.evaluation`, :mod:`riskmodel.data` and below.
+"""
+
+__all__ = ["config", "features", "modelcard", "models", "ogrs3", "registry", "train", "treeshap"]
