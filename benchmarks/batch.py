@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from _machine import cpu_name  # benchmarks/ is the script's folder
@@ -105,14 +105,11 @@ def log(message: str) -> None:
 
 def build_home(home: Path, *, people: int, seed: int):
     """Train the three models on a synthetic cohort with the default configuration and promote them."""
-    import pandas as pd
-
-    from riskmodel.modelling.config import load_config
-    from riskmodel.data.contract import load_cohort
-    from riskmodel.modelling.registry import log_training, promote
-    from riskmodel.settings import Settings
     from riskmodel.data.synth import generate_cohort, write_cohort
-    from riskmodel.modelling.train import train_models
+    from riskmodel.modelling.config import load_config
+    from riskmodel.modelling.registry import promote
+    from riskmodel.modelling.workflow import train_and_register
+    from riskmodel.settings import Settings
 
     if home.exists():
         shutil.rmtree(home)
@@ -121,10 +118,7 @@ def build_home(home: Path, *, people: int, seed: int):
     data = settings.data_dir / "synthetic"
     write_cohort(cohort, data)
     config = load_config()
-    validated = load_cohort(data)
-    result = train_models(validated.releases.data, validated.reoffences.data, as_of=cohort.as_of, config=config, truth=cohort.truth)
-    train_rows = validated.releases.data.loc[validated.releases.data["release_date"] < pd.Timestamp(result.split["test_from"])]
-    log_training(result, settings, training_rows=train_rows)
+    train_and_register(data, settings=settings, as_of=cohort.as_of, config=config, truth=cohort.truth)
     decision = promote(settings, gates=config.gates)
     if not decision.passed:
         raise SystemExit("promotion failed: " + "; ".join(decision.failures))
@@ -164,7 +158,11 @@ _LAUNCHER = (
 
 def end_to_end(home: Path, source: Path, output: Path, *, explain: str) -> EndToEnd:
     """One ``riskmodel score`` process: wall-clock seconds and its own peak RSS."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RISKMODEL_TRACKING_URI", "MLFLOW_TRACKING_URI", "RISKMODEL_AUDIT_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RISKMODEL_TRACKING_URI", "MLFLOW_TRACKING_URI", "RISKMODEL_AUDIT_URL")
+    }
     env["RISKMODEL_HOME"] = str(home)
     script = Path(sys.executable).with_name("riskmodel")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "riskmodel.cli"]
@@ -173,7 +171,9 @@ def end_to_end(home: Path, source: Path, output: Path, *, explain: str) -> EndTo
     stdout_path = OUT / f"score_{explain}.log"
     with open(stdout_path, "w") as handle, Background() as background:
         start = time.perf_counter()
-        code = subprocess.call([sys.executable, "-c", _LAUNCHER, *command], env=env, stdout=handle, stderr=subprocess.STDOUT)
+        code = subprocess.call(
+            [sys.executable, "-c", _LAUNCHER, *command], env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
         seconds = time.perf_counter() - start
     text = stdout_path.read_text()
     if code != 0:
@@ -249,8 +249,8 @@ def profile(home: Path, source: Path, rows: int, *, explain: bool) -> Path:
 
     import pyarrow.parquet as pq
 
-    from riskmodel.reporting.batch import score_file
     from riskmodel.modelling.registry import load_champions
+    from riskmodel.reporting.batch import score_file
     from riskmodel.settings import Settings
 
     champions = load_champions(Settings.from_env({"RISKMODEL_HOME": str(home)}))
@@ -280,23 +280,55 @@ def machine() -> str:
     )
 
 
-def table(rows: int, runs: dict[str, list[EndToEnd]], predict_s: list[tuple[float, float]], contrib_s: list[tuple[float, float]], models: str, command: str) -> str:
+def table(
+    rows: int,
+    runs: dict[str, list[EndToEnd]],
+    predict_s: list[tuple[float, float]],
+    contrib_s: list[tuple[float, float]],
+    models: str,
+    command: str,
+) -> str:
     best = {mode: min(r, key=lambda e: e.seconds) for mode, r in runs.items()}
     peak = {mode: max(e.peak_bytes for e in r) for mode, r in runs.items()}
     best_predict, best_contrib = min(predict_s), min(contrib_s)
     predict_rate, contrib_rate = rows / best_predict[0], rows / best_contrib[0]
     none_rate, all_rate = rows / best["none"].seconds, rows / best["all"].seconds
     checks = [
-        ("`--explain none`: throughput vs raw `predict` of the 3 models", f"{none_rate:,.0f} vs {predict_rate:,.0f} rows/s = {none_rate / predict_rate:.2f}", f">= {TARGETS['vs_predict']:.2f}", none_rate / predict_rate >= TARGETS["vs_predict"]),
-        ("`--explain none`: 1M releases end to end", f"{best['none'].seconds * 1_000_000 / rows:.1f} s", f"<= {TARGETS['seconds_none']:.0f} s", best["none"].seconds * 1_000_000 / rows <= TARGETS["seconds_none"]),
-        ("explained: throughput vs raw `pred_contrib` of the explained model", f"{all_rate:,.0f} vs {contrib_rate:,.0f} rows/s = {all_rate / contrib_rate:.2f}", f">= {TARGETS['vs_contrib']:.2f}", all_rate / contrib_rate >= TARGETS["vs_contrib"]),
-        ("`--explain none`: peak memory", f"{peak['none'] / 1e9:.2f} GB", f"<= {TARGETS['peak_gb']:.0f} GB", peak["none"] / 1e9 <= TARGETS["peak_gb"]),
-        ("explained: peak memory", f"{peak['all'] / 1e9:.2f} GB", f"<= {TARGETS['peak_gb']:.0f} GB", peak["all"] / 1e9 <= TARGETS["peak_gb"]),
+        (
+            "`--explain none`: throughput vs raw `predict` of the 3 models",
+            f"{none_rate:,.0f} vs {predict_rate:,.0f} rows/s = {none_rate / predict_rate:.2f}",
+            f">= {TARGETS['vs_predict']:.2f}",
+            none_rate / predict_rate >= TARGETS["vs_predict"],
+        ),
+        (
+            "`--explain none`: 1M releases end to end",
+            f"{best['none'].seconds * 1_000_000 / rows:.1f} s",
+            f"<= {TARGETS['seconds_none']:.0f} s",
+            best["none"].seconds * 1_000_000 / rows <= TARGETS["seconds_none"],
+        ),
+        (
+            "explained: throughput vs raw `pred_contrib` of the explained model",
+            f"{all_rate:,.0f} vs {contrib_rate:,.0f} rows/s = {all_rate / contrib_rate:.2f}",
+            f">= {TARGETS['vs_contrib']:.2f}",
+            all_rate / contrib_rate >= TARGETS["vs_contrib"],
+        ),
+        (
+            "`--explain none`: peak memory",
+            f"{peak['none'] / 1e9:.2f} GB",
+            f"<= {TARGETS['peak_gb']:.0f} GB",
+            peak["none"] / 1e9 <= TARGETS["peak_gb"],
+        ),
+        (
+            "explained: peak memory",
+            f"{peak['all'] / 1e9:.2f} GB",
+            f"<= {TARGETS['peak_gb']:.0f} GB",
+            peak["all"] / 1e9 <= TARGETS["peak_gb"],
+        ),
     ]
     lines = [
         "# Batch scoring benchmark",
         "",
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {machine()}",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {machine()}",
         "",
         f"{rows:,} synthetic releases (Parquet) scored by `riskmodel score` end to end: a fresh process that loads the",
         "champions, reads, validates, scores with all three models and OGRS3, checks drift, ranks and writes Parquet",
@@ -304,18 +336,24 @@ def table(rows: int, runs: dict[str, list[EndToEnd]], predict_s: list[tuple[floa
         "",
         "| measurement | seconds | rows/s | peak memory | other load on the machine |",
         "|---|---:|---:|---:|---:|",
-        f"| end to end, `--explain none` | {best['none'].seconds:.1f} | {none_rate:,.0f} | {peak['none'] / 1e9:.2f} GB | {best['none'].other_load:.2f} cores |",
-        f"| end to end, explained (top factors for every row) | {best['all'].seconds:.1f} | {all_rate:,.0f} | {peak['all'] / 1e9:.2f} GB | {best['all'].other_load:.2f} cores |",
-        f"| limit: raw `predict` of the 3 models | {best_predict[0]:.1f} | {predict_rate:,.0f} | | {best_predict[1]:.2f} cores |",
-        f"| limit: raw `predict(pred_contrib=True)` of the reoffence model | {best_contrib[0]:.1f} | {contrib_rate:,.0f} | | {best_contrib[1]:.2f} cores |",
+        f"| end to end, `--explain none` | {best['none'].seconds:.1f} | {none_rate:,.0f} | {peak['none'] / 1e9:.2f} GB"
+        f" | {best['none'].other_load:.2f} cores |",
+        f"| end to end, explained (top factors for every row) | {best['all'].seconds:.1f} | {all_rate:,.0f}"
+        f" | {peak['all'] / 1e9:.2f} GB | {best['all'].other_load:.2f} cores |",
+        f"| limit: raw `predict` of the 3 models | {best_predict[0]:.1f} | {predict_rate:,.0f} |"
+        f" | {best_predict[1]:.2f} cores |",
+        f"| limit: raw `predict(pred_contrib=True)` of the reoffence model | {best_contrib[0]:.1f}"
+        f" | {contrib_rate:,.0f} | | {best_contrib[1]:.2f} cores |",
         "",
         "| target | measured | target | |",
         "|---|---|---|---|",
         *[f"| {name} | {value} | {target} | {'PASS' if ok else 'FAIL'} |" for name, value, target, ok in checks],
         "",
-        f"Output: {best['all'].output_bytes / 1e6:,.0f} MB of Parquet explained, {best['none'].output_bytes / 1e6:,.0f} MB without.",
-        f"Each figure is the best of {len(predict_s)} run(s); end to end includes about 3 s of process start-up and model loading."
-        " Other load: CPU used by other processes during the measurement (0 = a quiet machine; on 2 cores, 1 means half of it was taken).",
+        f"Output: {best['all'].output_bytes / 1e6:,.0f} MB of Parquet explained,"
+        f" {best['none'].output_bytes / 1e6:,.0f} MB without.",
+        f"Each figure is the best of {len(predict_s)} run(s); end to end includes about 3 s of process start-up and"
+        " model loading. Other load: CPU used by other processes during the measurement (0 = a quiet machine; on 2"
+        " cores, 1 means half of it was taken).",
         "",
         f"Command: `{command}`",
         "",
@@ -352,15 +390,23 @@ def main() -> None:
         log(f"raw predict, 3 models: {predict_s[-1][0]:.1f} s (other load {predict_s[-1][1]:.2f} cores)")
         runs["none"].append(end_to_end(home, source, OUT / "scores_none.parquet", explain="none"))
         run = runs["none"][-1]
-        log(f"end to end, --explain none: {run.seconds:.1f} s, peak {run.peak_bytes / 1e9:.2f} GB (other load {run.other_load:.2f} cores)")
+        log(
+            f"end to end, --explain none: {run.seconds:.1f} s, peak {run.peak_bytes / 1e9:.2f} GB"
+            f" (other load {run.other_load:.2f} cores)"
+        )
         contrib_s.append(limits.contrib())
         log(f"raw pred_contrib, reoffence: {contrib_s[-1][0]:.1f} s (other load {contrib_s[-1][1]:.2f} cores)")
         runs["all"].append(end_to_end(home, source, OUT / "scores_all.parquet", explain="all"))
         run = runs["all"][-1]
-        log(f"end to end, explained: {run.seconds:.1f} s, peak {run.peak_bytes / 1e9:.2f} GB (other load {run.other_load:.2f} cores)")
+        log(
+            f"end to end, explained: {run.seconds:.1f} s, peak {run.peak_bytes / 1e9:.2f} GB"
+            f" (other load {run.other_load:.2f} cores)"
+        )
 
     command = "python benchmarks/batch.py" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in (("rows", args.rows), ("repeat", args.repeat)) if v != parser.get_default(k)
+        f" --{k.replace('_', '-')} {v}"
+        for k, v in (("rows", args.rows), ("repeat", args.repeat))
+        if v != parser.get_default(k)
     )
     text = table(args.rows, runs, predict_s, contrib_s, limits.describe(), command)
     args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from _machine import cpu_name  # benchmarks/ is the script's folder
@@ -136,8 +136,8 @@ def summarise_result(result) -> dict:
 
 
 def run_synthetic(people: int, seed: int) -> dict:
-    from riskmodel.modelling.config import TrainConfig
     from riskmodel.data.synth import generate_cohort
+    from riskmodel.modelling.config import TrainConfig
     from riskmodel.modelling.train import train_models
 
     cohort = generate_cohort(people, seed=seed)
@@ -145,7 +145,14 @@ def run_synthetic(people: int, seed: int) -> dict:
     start = time.perf_counter()
     result = train_models(releases, reoffences, as_of=cohort.as_of, config=TrainConfig(), truth=cohort.truth)
     seconds = time.perf_counter() - start
-    return {"people": people, "seed": seed, "releases": len(releases), "as_of": cohort.as_of.isoformat(), "train_seconds": seconds, **summarise_result(result)}
+    return {
+        "people": people,
+        "seed": seed,
+        "releases": len(releases),
+        "as_of": cohort.as_of.isoformat(),
+        "train_seconds": seconds,
+        **summarise_result(result),
+    }
 
 
 def synthetic_checks(run: dict) -> list[dict]:
@@ -154,28 +161,62 @@ def synthetic_checks(run: dict) -> list[dict]:
     checks = []
 
     def add(key, label, measured, target, ok, value):
-        checks.append({"key": key, "label": label, "measured": measured, "target": target, "ok": bool(ok), "value": value})
+        checks.append(
+            {"key": key, "label": label, "measured": measured, "target": target, "ok": bool(ok), "value": value}
+        )
 
     for t in ("reoffence", "harm"):
         model, oracle = m[t]["model"], m[t]["oracle"]
         gap = oracle["auc"] - model["auc"]
-        add(f"{t}.auc_vs_oracle", f"{t}: AUC vs oracle", f"{model['auc']:.3f} vs {oracle['auc']:.3f} (gap {gap:+.3f})",
-            f"gap <= {TARGETS['auc_vs_oracle']:.2f}", gap <= TARGETS["auc_vs_oracle"], gap)
+        add(
+            f"{t}.auc_vs_oracle",
+            f"{t}: AUC vs oracle",
+            f"{model['auc']:.3f} vs {oracle['auc']:.3f} (gap {gap:+.3f})",
+            f"gap <= {TARGETS['auc_vs_oracle']:.2f}",
+            gap <= TARGETS["auc_vs_oracle"],
+            gap,
+        )
     for t in ("reoffence", "harm"):
         slope, ece = m[t]["model"]["calibration_slope"], m[t]["model"]["ece"]
         low, high = TARGETS["slope"]
         oracle = m[t]["oracle"]
-        add(f"{t}.slope", f"{t}: calibration slope", f"{slope:.3f} (oracle {oracle['calibration_slope']:.3f})", f"{low}–{high}", low <= slope <= high, slope)
-        add(f"{t}.ece", f"{t}: ECE", f"{ece:.4f} (oracle {oracle['ece']:.4f})", f"<= {TARGETS['ece']:.2f}", ece <= TARGETS["ece"], ece)
+        add(
+            f"{t}.slope",
+            f"{t}: calibration slope",
+            f"{slope:.3f} (oracle {oracle['calibration_slope']:.3f})",
+            f"{low}–{high}",
+            low <= slope <= high,
+            slope,
+        )
+        add(
+            f"{t}.ece",
+            f"{t}: ECE",
+            f"{ece:.4f} (oracle {oracle['ece']:.4f})",
+            f"<= {TARGETS['ece']:.2f}",
+            ece <= TARGETS["ece"],
+            ece,
+        )
     model, oracle = m["frequency"]["model"]["capture_at_10"], m["frequency"]["oracle"]["capture_at_10"]
-    add("frequency.capture_vs_oracle", "frequency: capture@10% vs oracle", f"{model:.3f} vs {oracle:.3f} (gap {oracle - model:+.3f})",
-        f"gap <= {TARGETS['capture_vs_oracle']:.2f}", oracle - model <= TARGETS["capture_vs_oracle"], oracle - model)
+    add(
+        "frequency.capture_vs_oracle",
+        "frequency: capture@10% vs oracle",
+        f"{model:.3f} vs {oracle:.3f} (gap {oracle - model:+.3f})",
+        f"gap <= {TARGETS['capture_vs_oracle']:.2f}",
+        oracle - model <= TARGETS["capture_vs_oracle"],
+        oracle - model,
+    )
     for t, figure in (("reoffence", "auc"), ("harm", "auc"), ("frequency", "capture_at_10")):
         label = "AUC" if figure == "auc" else "capture@10%"
         for other in ("baseline", "ogrs3"):
             mine, theirs = m[t]["model"][figure], m[t][other][figure]
-            add(f"{t}.beats_{other}", f"{t}: {label} above {'OGRS3' if other == 'ogrs3' else 'the baseline'}",
-                f"{mine:.3f} vs {theirs:.3f} ({mine - theirs:+.3f})", "> 0", mine > theirs, mine - theirs)
+            add(
+                f"{t}.beats_{other}",
+                f"{t}: {label} above {'OGRS3' if other == 'ogrs3' else 'the baseline'}",
+                f"{mine:.3f} vs {theirs:.3f} ({mine - theirs:+.3f})",
+                "> 0",
+                mine > theirs,
+                mine - theirs,
+            )
     return checks
 
 
@@ -199,15 +240,17 @@ def nij_scorer_figures(y, p, race, *, n_boot: int, seed: int) -> dict:
     """binary_metrics, FPR by race at 0.5 and the NIJ fairness index of one scorer on some rows."""
     import numpy as np
 
-    from riskmodel.evaluation.metrics import binary_metrics
     from riskmodel.evaluation.fairness import fairness_audit, nij_fairness_index
+    from riskmodel.evaluation.metrics import binary_metrics
 
     ok = ~np.isnan(p)
     y, p, race = y[ok], p[ok], race[ok]
     figures = binary_metrics(y, p, n_boot=n_boot, seed=seed)
     table = fairness_audit(y, p, groups={"race": race}, threshold=0.5)["race"]
     for group in ("Black", "White"):
-        figures[f"fpr_{group.lower()}"] = float(table.loc[group, "false_positive_rate"]) if group in table.index else float("nan")
+        figures[f"fpr_{group.lower()}"] = (
+            float(table.loc[group, "false_positive_rate"]) if group in table.index else float("nan")
+        )
         figures[f"n_{group.lower()}"] = int(table.loc[group, "count"]) if group in table.index else 0
     figures["fairness_index"] = nij_fairness_index(y, p, race=race)
     return figures
@@ -222,14 +265,19 @@ def run_nij(path: Path | None, *, variants: bool) -> dict:
     path = Path(path) if path else default_nij_path()
     cohort = load_nij(path)
     releases, reoffences = validated(
-        cohort.releases, cohort.reoffences, extra_numeric=cohort.extra_numeric, extra_categorical=cohort.extra_categorical
+        cohort.releases,
+        cohort.reoffences,
+        extra_numeric=cohort.extra_numeric,
+        extra_categorical=cohort.extra_categorical,
     )
     _, test = split_nij(cohort)
 
     def train(changes=None):
         config = nij_config(cohort, changes)
         split = fixed_test_split(releases, test=test.to_numpy(), test_from=NIJ_TEST_FROM, config=config)
-        result = train_models(releases, reoffences, as_of=cohort.as_of, config=config, targets=("reoffence",), split=split)
+        result = train_models(
+            releases, reoffences, as_of=cohort.as_of, config=config, targets=("reoffence",), split=split
+        )
         return config, result.targets["reoffence"], result
 
     config, target, result = train(None)
@@ -237,16 +285,27 @@ def run_nij(path: Path | None, *, variants: bool) -> dict:
     assert not [n for n in names if "race" in n.lower() or "ethnic" in n.lower()], names
     y = target.test_outcome.astype(float)
     # The labels are the file's own Recidivism_Arrest_Year1 (the adapter's settings reproduce it).
-    file_y = cohort.outcomes.set_index("release_id").loc[target.test_rows["release_id"], "Recidivism_Arrest_Year1"].to_numpy()
+    file_y = (
+        cohort.outcomes.set_index("release_id")
+        .loc[target.test_rows["release_id"], "Recidivism_Arrest_Year1"]
+        .to_numpy()
+    )
     assert (file_y == (y == 1)).all(), "test labels differ from the file's Recidivism_Arrest_Year1"
     race = target.test_rows["ethnicity"].to_numpy(dtype=object)
     scores = dict(target.test_scores)
     train_rate = float(np.mean(cohort.outcomes.loc[~test.to_numpy(), "Recidivism_Arrest_Year1"]))
     n_boot, seed = config.n_boot, config.seed
-    rows = {name: nij_scorer_figures(y, scores[name], race, n_boot=n_boot, seed=seed) for name in ("model", "baseline", "ogrs3")}
+    rows = {
+        name: nij_scorer_figures(y, scores[name], race, n_boot=n_boot, seed=seed)
+        for name in ("model", "baseline", "ogrs3")
+    }
     ogrs_rows = ~np.isnan(scores["ogrs3"])
-    rows["model on OGRS3's rows"] = nij_scorer_figures(y[ogrs_rows], scores["model"][ogrs_rows], race[ogrs_rows], n_boot=n_boot, seed=seed)
-    rows["base rate of the non-test rows"] = nij_scorer_figures(y, np.full(len(y), train_rate), race, n_boot=0, seed=seed)
+    rows["model on OGRS3's rows"] = nij_scorer_figures(
+        y[ogrs_rows], scores["model"][ogrs_rows], race[ogrs_rows], n_boot=n_boot, seed=seed
+    )
+    rows["base rate of the non-test rows"] = nij_scorer_figures(
+        y, np.full(len(y), train_rate), race, n_boot=0, seed=seed
+    )
     # train_models' own figures for the model must agree with the ones recomputed here.
     for key in ("auc", "brier", "ece", "calibration_slope"):
         assert abs(rows["model"][key] - target.metrics["model"][key]) < 1e-9, key
@@ -268,7 +327,11 @@ def run_nij(path: Path | None, *, variants: bool) -> dict:
         for label, changes in NIJ_VARIANTS.items():
             _, variant, _ = train(changes)
             figures = dict(variant.metrics["model"])
-            figures.update(n_train=variant.n_train, n_calibration=variant.n_calibration, trees=int(variant.model.booster.num_trees()))
+            figures.update(
+                n_train=variant.n_train,
+                n_calibration=variant.n_calibration,
+                trees=int(variant.model.booster.num_trees()),
+            )
             out["variants"][label] = figures
             log(f"  NIJ variant {label}: AUC {figures['auc']:.4f}, Brier {figures['brier']:.4f}")
     return out
@@ -290,10 +353,22 @@ NIJ_VARIANTS: dict[str, dict] = {
 def nij_checks(nij: dict) -> list[dict]:
     model = nij["scorers"]["model"]
     return [
-        {"key": "nij.brier", "label": "NIJ year 1: Brier", "measured": f"{model['brier']:.4f}", "target": f"<= {TARGETS['nij_brier']}",
-         "ok": model["brier"] <= TARGETS["nij_brier"], "value": model["brier"]},
-        {"key": "nij.auc", "label": "NIJ year 1: AUC", "measured": f"{model['auc']:.3f} [{model['auc_low']:.3f}, {model['auc_high']:.3f}]",
-         "target": f">= {TARGETS['nij_auc']:.2f}", "ok": model["auc"] >= TARGETS["nij_auc"], "value": model["auc"]},
+        {
+            "key": "nij.brier",
+            "label": "NIJ year 1: Brier",
+            "measured": f"{model['brier']:.4f}",
+            "target": f"<= {TARGETS['nij_brier']}",
+            "ok": model["brier"] <= TARGETS["nij_brier"],
+            "value": model["brier"],
+        },
+        {
+            "key": "nij.auc",
+            "label": "NIJ year 1: AUC",
+            "measured": f"{model['auc']:.3f} [{model['auc_low']:.3f}, {model['auc_high']:.3f}]",
+            "target": f">= {TARGETS['nij_auc']:.2f}",
+            "ok": model["auc"] >= TARGETS["nij_auc"],
+            "value": model["auc"],
+        },
     ]
 
 
@@ -311,8 +386,8 @@ def timing_child(people: int, seed: int) -> None:
     """Runs in a fresh process: generate, validate, time ``train_models``; one JSON line on stdout."""
     import resource
 
-    from riskmodel.modelling.config import TrainConfig
     from riskmodel.data.synth import generate_cohort
+    from riskmodel.modelling.config import TrainConfig
     from riskmodel.modelling.train import train_models
 
     start = time.perf_counter()
@@ -340,26 +415,39 @@ def timing_child(people: int, seed: int) -> None:
     after = resource.getrusage(resource.RUSAGE_SELF)
     peak_train = _status_kib("VmHWM")
     summary = summarise_result(result)
-    print(json.dumps(_plain({
-        "people": people,
-        "seed": seed,
-        "releases": len(releases),
-        "reoffences": len(reoffences),
-        "generate_seconds": generate_s,
-        "validate_seconds": validate_s,
-        "train_seconds": train_s,
-        "train_cpu_seconds": (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
-        "rss_before_train_kib": rss_before,
-        "peak_before_train_kib": peak_before,
-        "peak_train_kib": peak_train if reset else None,
-        "peak_process_kib": max(peak_before, peak_train),
-        "peak_reset": reset,
-        "load_before": load_before,
-        "load_after": load_after,
-        "split": summary["split"],
-        "targets": {t: {k: v for k, v in s.items() if k != "metrics"} | {"model_auc": s["metrics"]["model"].get("auc"), "oracle_auc": s["metrics"].get("oracle", {}).get("auc")}
-                    for t, s in summary["targets"].items()},
-    })), flush=True)
+    print(
+        json.dumps(
+            _plain(
+                {
+                    "people": people,
+                    "seed": seed,
+                    "releases": len(releases),
+                    "reoffences": len(reoffences),
+                    "generate_seconds": generate_s,
+                    "validate_seconds": validate_s,
+                    "train_seconds": train_s,
+                    "train_cpu_seconds": (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
+                    "rss_before_train_kib": rss_before,
+                    "peak_before_train_kib": peak_before,
+                    "peak_train_kib": peak_train if reset else None,
+                    "peak_process_kib": max(peak_before, peak_train),
+                    "peak_reset": reset,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                    "split": summary["split"],
+                    "targets": {
+                        t: {k: v for k, v in s.items() if k != "metrics"}
+                        | {
+                            "model_auc": s["metrics"]["model"].get("auc"),
+                            "oracle_auc": s["metrics"].get("oracle", {}).get("auc"),
+                        }
+                        for t, s in summary["targets"].items()
+                    },
+                }
+            )
+        ),
+        flush=True,
+    )
 
 
 def run_timing(releases_wanted: int, seed: int) -> dict:
@@ -386,10 +474,22 @@ def timing_checks(runs: list[dict]) -> list[dict]:
     peak = (r["peak_train_kib"] or r["peak_process_kib"]) * 1024 / 1e9
     note = "" if abs(scale - 1) < 0.005 else f" (scaled from {r['releases']:,})"
     return [
-        {"key": "train.seconds_1m", "label": "training, 1M releases: time", "measured": f"{seconds:.0f} s{note}",
-         "target": f"<= {TARGETS['train_seconds_1m']:.0f} s", "ok": seconds <= TARGETS["train_seconds_1m"], "value": seconds},
-        {"key": "train.peak_gb_1m", "label": "training, 1M releases: peak memory", "measured": f"{peak:.2f} GB",
-         "target": f"<= {TARGETS['train_gb_1m']:.0f} GB", "ok": peak <= TARGETS["train_gb_1m"], "value": peak},
+        {
+            "key": "train.seconds_1m",
+            "label": "training, 1M releases: time",
+            "measured": f"{seconds:.0f} s{note}",
+            "target": f"<= {TARGETS['train_seconds_1m']:.0f} s",
+            "ok": seconds <= TARGETS["train_seconds_1m"],
+            "value": seconds,
+        },
+        {
+            "key": "train.peak_gb_1m",
+            "label": "training, 1M releases: peak memory",
+            "measured": f"{peak:.2f} GB",
+            "target": f"<= {TARGETS['train_gb_1m']:.0f} GB",
+            "ok": peak <= TARGETS["train_gb_1m"],
+            "value": peak,
+        },
     ]
 
 
@@ -411,9 +511,9 @@ def machine() -> dict:
         pass
     return {
         "text": (
-            f"{os.cpu_count()} CPUs ({cpu}){memory}; Python {platform.python_version()}, LightGBM {lightgbm.__version__},"
-            f" scikit-learn {sklearn.__version__}, pandas {pandas.__version__}, numpy {numpy.__version__};"
-            f" {platform.system()} {platform.release()}"
+            f"{os.cpu_count()} CPUs ({cpu}){memory}; Python {platform.python_version()},"
+            f" LightGBM {lightgbm.__version__}, scikit-learn {sklearn.__version__}, pandas {pandas.__version__},"
+            f" numpy {numpy.__version__}; {platform.system()} {platform.release()}"
         ),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -424,12 +524,18 @@ def machine() -> dict:
 def code_version() -> str:
     """Commit of the checkout and whether the package's files differ from it (read-only git)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\n")
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split("\n")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (no git)"
     changed = [line[3:] for line in dirty if line.strip()]
-    return f"commit {commit}" + (f", with uncommitted changes in {', '.join(changed)}" if changed else ", no uncommitted changes in src/")
+    return f"commit {commit}" + (
+        f", with uncommitted changes in {', '.join(changed)}" if changed else ", no uncommitted changes in src/"
+    )
 
 
 def _check_rows(checks: list[dict]) -> list[str]:
@@ -442,33 +548,45 @@ def _auc_cell(f: dict) -> str:
     return f"{f['auc']:.3f} [{f['auc_low']:.3f}, {f['auc_high']:.3f}]"
 
 
-SCORER_NAMES = {"model": "model (LightGBM, calibrated)", "baseline": "baseline (logistic)", "ogrs3": "OGRS3", "oracle": "oracle (truth)"}
+SCORER_NAMES = {
+    "model": "model (LightGBM, calibrated)",
+    "baseline": "baseline (logistic)",
+    "ogrs3": "OGRS3",
+    "oracle": "oracle (truth)",
+}
 
 
 def binary_table(metrics: dict, *, ogrs3_note: str) -> list[str]:
     lines = [
-        "| scorer | n | coverage | prevalence | mean predicted | AUC [95% bootstrap] | Brier | cal. intercept | cal. slope | ECE | capture@10% |",
+        "| scorer | n | coverage | prevalence | mean predicted | AUC [95% bootstrap] | Brier | cal. intercept"
+        " | cal. slope | ECE | capture@10% |",
         "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for scorer, f in metrics.items():
         name = SCORER_NAMES.get(scorer, scorer) + (f" ({ogrs3_note})" if scorer == "ogrs3" else "")
         lines.append(
-            f"| {name} | {f['n']:,.0f} | {f['coverage']:.1%} | {f['prevalence']:.3f} | {f['mean_predicted']:.3f} | {_auc_cell(f)} |"
-            f" {f['brier']:.4f} | {f['calibration_intercept']:+.3f} | {_num(f['calibration_slope'])} | {f['ece']:.4f} | {f['capture_at_10']:.3f} |"
+            f"| {name} | {f['n']:,.0f} | {f['coverage']:.1%} | {f['prevalence']:.3f} | {f['mean_predicted']:.3f}"
+            f" | {_auc_cell(f)} | {f['brier']:.4f} | {f['calibration_intercept']:+.3f} | {_num(f['calibration_slope'])}"
+            f" | {f['ece']:.4f} | {f['capture_at_10']:.3f} |"
         )
     return lines
 
 
 def count_table(metrics: dict) -> list[str]:
     lines = [
-        "| scorer | n | mean observed | mean predicted | obs./pred. | Poisson deviance | Spearman | capture@10% | capture@20% |",
+        "| scorer | n | mean observed | mean predicted | obs./pred. | Poisson deviance | Spearman | capture@10%"
+        " | capture@20% |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scorer, f in metrics.items():
-        name = {"baseline": "baseline (Poisson)", "ogrs3": "OGRS3 one-year probability, rescaled to the mean count"}.get(scorer, SCORER_NAMES.get(scorer, scorer))
+        name = {
+            "baseline": "baseline (Poisson)",
+            "ogrs3": "OGRS3 one-year probability, rescaled to the mean count",
+        }.get(scorer, SCORER_NAMES.get(scorer, scorer))
         lines.append(
-            f"| {name} | {f['n']:,.0f} | {f['mean_observed']:.3f} | {f['mean_predicted']:.3f} | {f['calibration_ratio']:.3f} |"
-            f" {f['poisson_deviance']:.3f} | {f['spearman']:.3f} | {f['capture_at_10']:.3f} | {f['capture_at_20']:.3f} |"
+            f"| {name} | {f['n']:,.0f} | {f['mean_observed']:.3f} | {f['mean_predicted']:.3f}"
+            f" | {f['calibration_ratio']:.3f} | {f['poisson_deviance']:.3f} | {f['spearman']:.3f}"
+            f" | {f['capture_at_10']:.3f} | {f['capture_at_20']:.3f} |"
         )
     return lines
 
@@ -479,10 +597,11 @@ def synthetic_section(runs: list[dict], large: dict | None) -> list[str]:
     lines = [
         f"## 1. Synthetic cohort: {head['people']:,} people, seed {head['seed']}",
         "",
-        f"{head['releases']:,} releases (as of {head['as_of']}), product defaults (`TrainConfig()`); `train_models` took {head['train_seconds']:.1f} s."
-        f" Test period from {split['test_from']}: earlier releases train ({split['train_rows']:,} rows) and stop the boosting early"
-        f" ({split['validation_rows']:,}); later ones are split by person into calibration ({split['calibration_rows']:,}) and test"
-        f" ({split['test_rows']:,}) before eligibility. Each target uses its eligible rows only:",
+        f"{head['releases']:,} releases (as of {head['as_of']}), product defaults (`TrainConfig()`); `train_models`"
+        f" took {head['train_seconds']:.1f} s. Test period from {split['test_from']}: earlier releases train"
+        f" ({split['train_rows']:,} rows) and stop the boosting early ({split['validation_rows']:,}); later ones are"
+        f" split by person into calibration ({split['calibration_rows']:,}) and test ({split['test_rows']:,}) before"
+        " eligibility. Each target uses its eligible rows only:",
         "",
         "| target | train rows | calibration rows | **test rows** | trees |",
         "|---|---:|---:|---:|---:|",
@@ -491,27 +610,34 @@ def synthetic_section(runs: list[dict], large: dict | None) -> list[str]:
         lines.append(f"| {t} | {s['n_train']:,} | {s['n_calibration']:,} | **{s['n_test']:,}** | {s['trees']} |")
     lines += [
         "",
-        "With a few thousand test rows an AUC's 95% interval is about ±0.015 wide and an ECE over 10 bins of a few hundred"
-        " rows each cannot get much below 0.015 even for the true probabilities (see the oracle's); the seeds below show"
-        " how much the judged figures move from one cohort to the next.",
+        "With a few thousand test rows an AUC's 95% interval is about ±0.015 wide and an ECE over 10 bins of a few"
+        " hundred rows each cannot get much below 0.015 even for the true probabilities (see the oracle's); the seeds"
+        " below show how much the judged figures move from one cohort to the next.",
         "",
     ]
     for t in ("reoffence", "harm"):
         window = "one year (+6 months)" if t == "reoffence" else "two years (+6 months), violent or sexual"
         note = "one-year probability" if t == "reoffence" else "two-year probability of any reoffence, a reference only"
         lines += [f"### {t}: {window}", "", *binary_table(head["targets"][t]["metrics"], ogrs3_note=note), ""]
-    lines += ["### frequency: proven reoffences within one year (+6 months)", "", *count_table(head["targets"]["frequency"]["metrics"]), ""]
     lines += [
-        "OGRS3 is computed only where its inputs are known (coverage); its figures are on those rows. Its calibration is"
-        " the published one, not refitted to this cohort. capture@10%: share of all reoffences (counts) held by the 10% of"
-        " test releases ranked highest.",
+        "### frequency: proven reoffences within one year (+6 months)",
+        "",
+        *count_table(head["targets"]["frequency"]["metrics"]),
+        "",
+    ]
+    lines += [
+        "OGRS3 is computed only where its inputs are known (coverage); its figures are on those rows. Its calibration"
+        " is the published one, not refitted to this cohort. capture@10%: share of all reoffences (counts) held by the"
+        " 10% of test releases ranked highest.",
         "",
     ]
 
     # the spread over seeds (and the large cohort)
     all_runs = runs + ([large] if large else [])
     checks = [synthetic_checks(r) for r in all_runs]
-    header = [f"seed {r['seed']}, {r['people']:,} people" for r in runs] + ([f"seed {large['seed']}, {large['people']:,} people"] if large else [])
+    header = [f"seed {r['seed']}, {r['people']:,} people" for r in runs] + (
+        [f"seed {large['seed']}, {large['people']:,} people"] if large else []
+    )
     lines += [
         "### The same targets on other seeds (spread), and on a larger cohort",
         "",
@@ -533,10 +659,25 @@ def synthetic_section(runs: list[dict], large: dict | None) -> list[str]:
             oracle = [r["targets"][t]["metrics"]["oracle"][figure] for r in all_runs]
             low, high = TARGETS["slope"]
             ok = [low <= v <= high if figure == "calibration_slope" else v <= TARGETS["ece"] for v in oracle]
-            cells = [f"{v:{'.3f' if figure == 'calibration_slope' else '+.4f'}}{'' if k else ' ✗'}" for v, k in zip(oracle, ok)]
-            lines.append(f"| *the oracle's {'slope' if figure == 'calibration_slope' else 'ECE'} (reference, not judged)* | " + " | ".join(cells) + f" | {sum(ok[: len(runs)])}/{len(runs)} |")
-    rows = " · ".join(f"seed {r['seed']}: " + "/".join(f"{r['targets'][t]['n_test']:,}" for t in ("reoffence", "harm", "frequency")) for r in all_runs)
-    lines += ["", f"Test rows (reoffence/harm/frequency): {rows}" + (f" (the last: {large['people']:,} people)." if large else "."), ""]
+            cells = [
+                f"{v:{'.3f' if figure == 'calibration_slope' else '+.4f'}}{'' if k else ' ✗'}"
+                for v, k in zip(oracle, ok, strict=True)
+            ]
+            lines.append(
+                f"| *the oracle's {'slope' if figure == 'calibration_slope' else 'ECE'} (reference, not judged)* | "
+                + " | ".join(cells)
+                + f" | {sum(ok[: len(runs)])}/{len(runs)} |"
+            )
+    rows = " · ".join(
+        f"seed {r['seed']}: " + "/".join(f"{r['targets'][t]['n_test']:,}" for t in ("reoffence", "harm", "frequency"))
+        for r in all_runs
+    )
+    lines += [
+        "",
+        f"Test rows (reoffence/harm/frequency): {rows}"
+        + (f" (the last: {large['people']:,} people)." if large else "."),
+        "",
+    ]
     return lines
 
 
@@ -553,20 +694,27 @@ def nij_section(nij: dict) -> list[str]:
         "",
         f"Split: the adapter's fixed test part (`split_nij`: placed release date on or after {split['test_from']},"
         f" {split['test_rows']:,} people); the other rows are split by person by `fixed_test_split` with the default"
-        f" shares into calibration ({split['calibration_rows']:,}), early stopping ({split['validation_rows']:,}) and training"
-        f" ({split['train_rows']:,}). Configuration: product defaults plus the adapter's label settings (365-day window,"
-        f" no waiting period) and its declared extra features; {len(nij['features'])} model features, `ethnicity` (race)"
-        f" not among them (checked), `nij_residence_puma` (place of residence) among them. The model has {nij['trees']} trees."
-        " The baseline is fitted on the contract features only (`fit_baseline` does not take the declared extras).",
+        f" shares into calibration ({split['calibration_rows']:,}), early stopping ({split['validation_rows']:,}) and"
+        f" training ({split['train_rows']:,}). Configuration: product defaults plus the adapter's label settings"
+        f" (365-day window, no waiting period) and its declared extra features; {len(nij['features'])} model features,"
+        " `ethnicity` (race) not among them (checked), `nij_residence_puma` (place of residence) among them. The model"
+        f" has {nij['trees']} trees. The baseline is fitted on the contract features only (`fit_baseline` does not take"
+        " the declared extras).",
         "",
-        "| scorer | n | prevalence | AUC [95% bootstrap] | Brier | cal. intercept | cal. slope | ECE | FPR Black @0.5 | FPR White @0.5 | NIJ fairness index |",
+        "| scorer | n | prevalence | AUC [95% bootstrap] | Brier | cal. intercept | cal. slope | ECE | FPR Black @0.5"
+        " | FPR White @0.5 | NIJ fairness index |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, f in scorers.items():
-        label = {"model": "model (LightGBM, calibrated)", "baseline": "baseline (logistic)", "ogrs3": "OGRS3 one-year (its rows only)"}.get(name, name)
+        label = {
+            "model": "model (LightGBM, calibrated)",
+            "baseline": "baseline (logistic)",
+            "ogrs3": "OGRS3 one-year (its rows only)",
+        }.get(name, name)
         lines.append(
-            f"| {label} | {f['n']:,.0f} | {f['prevalence']:.3f} | {_auc_cell(f)} | {f['brier']:.4f} | {_num(f['calibration_intercept'], 3)} |"
-            f" {_num(f['calibration_slope'])} | {f['ece']:.4f} | {_num(f['fpr_black'], 4)} | {_num(f['fpr_white'], 4)} | {_num(f['fairness_index'], 4)} |"
+            f"| {label} | {f['n']:,.0f} | {f['prevalence']:.3f} | {_auc_cell(f)} | {f['brier']:.4f}"
+            f" | {_num(f['calibration_intercept'], 3)} | {_num(f['calibration_slope'])} | {f['ece']:.4f}"
+            f" | {_num(f['fpr_black'], 4)} | {_num(f['fpr_white'], 4)} | {_num(f['fairness_index'], 4)} |"
         )
     model = scorers["model"]
     lines += [
@@ -574,22 +722,27 @@ def nij_section(nij: dict) -> list[str]:
         f"Fairness index = (1 − Brier) × (1 − |FPR_Black − FPR_White|), FPR at p ≥ 0.5 ({model['n_black']:,} Black and"
         f" {model['n_white']:,} White people in the test part); race is read for this audit only. With a base rate of"
         f" {model['prevalence']:.2f} few people reach 0.5, so the FPRs are small and the index is close to 1 − Brier.",
-        f"OGRS3 is computable for {nij['ogrs3_coverage']:.1%} of the test rows only (the file has no age at first sanction,"
-        " so only first-time offenders have a score; see the adapter's docstring); it is compared with the model on those"
-        " rows. Published reference points: leaderboard year-1 Brier about 0.19 (males); always predicting the base rate"
-        " about 0.209.",
+        f"OGRS3 is computable for {nij['ogrs3_coverage']:.1%} of the test rows only (the file has no age at first"
+        " sanction, so only first-time offenders have a score; see the adapter's docstring); it is compared with the"
+        " model on those rows. Published reference points: leaderboard year-1 Brier about 0.19 (males); always"
+        " predicting the base rate about 0.209.",
         "",
     ]
     if nij["variants"]:
         lines += [
             "Diagnostics (not the product defaults; not judged): what moves the NIJ figures.",
             "",
-            "| configuration | train rows | calibration rows | trees | AUC [95% bootstrap] | Brier | cal. slope | ECE |",
+            "| configuration | train rows | calibration rows | trees | AUC [95% bootstrap]"
+            " | Brier | cal. slope | ECE |",
             "|---|---:|---:|---:|---|---:|---:|---:|",
-            f"| product defaults (above) | {nij['n_train']:,} | {nij['n_calibration']:,} | {nij['trees']} | {_auc_cell(model)} | {model['brier']:.4f} | {model['calibration_slope']:.3f} | {model['ece']:.4f} |",
+            f"| product defaults (above) | {nij['n_train']:,} | {nij['n_calibration']:,} | {nij['trees']}"
+            f" | {_auc_cell(model)} | {model['brier']:.4f} | {model['calibration_slope']:.3f} | {model['ece']:.4f} |",
         ]
         for label, f in nij["variants"].items():
-            lines.append(f"| {label} | {f['n_train']:,} | {f['n_calibration']:,} | {f['trees']} | {_auc_cell(f)} | {f['brier']:.4f} | {f['calibration_slope']:.3f} | {f['ece']:.4f} |")
+            lines.append(
+                f"| {label} | {f['n_train']:,} | {f['n_calibration']:,} | {f['trees']} | {_auc_cell(f)}"
+                f" | {f['brier']:.4f} | {f['calibration_slope']:.3f} | {f['ece']:.4f} |"
+            )
         lines.append("")
     return lines
 
@@ -598,31 +751,46 @@ def timing_section(runs: list[dict]) -> list[str]:
     lines = [
         "## 3. Training time and peak memory (synthetic, product defaults, all three targets)",
         "",
-        "Each size in a fresh process. *train* = the `train_models` call alone (labels, split, OGRS3, the LightGBM fits with"
-        " early stopping, calibration, baselines, test-fold evaluation with a 200-replicate bootstrap and the fairness audit);"
-        " no MLflow logging. *generate* and *validate* (the contract check) are not in it. Peak memory is the process's"
-        " VmHWM: *during train* is reset just before `train_models` (so it includes the cohort already in memory),"
-        " *process* is the whole process. CPU/wall near 1 means one core busy (LightGBM runs with `n_jobs=1`); load = 1-minute"
-        " load average before → after the training.",
+        "Each size in a fresh process. *train* = the `train_models` call alone (labels, split, OGRS3, the LightGBM"
+        " fits with early stopping, calibration, baselines, test-fold evaluation with a 200-replicate bootstrap and"
+        " the fairness audit); no MLflow logging. *generate* and *validate* (the contract check) are not in it. Peak"
+        " memory is the process's VmHWM: *during train* is reset just before `train_models` (so it includes the cohort"
+        " already in memory), *process* is the whole process. CPU/wall near 1 means one core busy (LightGBM runs with"
+        " `n_jobs=1`); load = 1-minute load average before → after the training.",
         "",
-        "| releases | people | generate | validate | **train** | train CPU / wall | peak during train | peak, process | train / test rows (reoffence) | trees (reoffence/harm/frequency) | load |",
+        "| releases | people | generate | validate | **train** | train CPU / wall | peak during train | peak, process"
+        " | train / test rows (reoffence) | trees (reoffence/harm/frequency) | load |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in runs:
         t = r["targets"]
         peak_train = f"{r['peak_train_kib'] * 1024 / 1e9:.2f} GB" if r["peak_train_kib"] else "–"
         lines.append(
-            f"| {r['releases']:,} | {r['people']:,} | {r['generate_seconds']:.1f} s | {r['validate_seconds']:.1f} s | **{r['train_seconds']:.1f} s** |"
-            f" {r['train_cpu_seconds'] / r['train_seconds']:.2f} | {peak_train} | {r['peak_process_kib'] * 1024 / 1e9:.2f} GB |"
-            f" {t['reoffence']['n_train']:,} / {t['reoffence']['n_test']:,} | {t['reoffence']['trees']}/{t['harm']['trees']}/{t['frequency']['trees']} |"
-            f" {r['load_before'][0]:.2f} → {r['load_after'][0]:.2f} |"
+            f"| {r['releases']:,} | {r['people']:,} | {r['generate_seconds']:.1f} s | {r['validate_seconds']:.1f} s"
+            f" | **{r['train_seconds']:.1f} s** | {r['train_cpu_seconds'] / r['train_seconds']:.2f} | {peak_train}"
+            f" | {r['peak_process_kib'] * 1024 / 1e9:.2f} GB"
+            f" | {t['reoffence']['n_train']:,} / {t['reoffence']['n_test']:,}"
+            f" | {t['reoffence']['trees']}/{t['harm']['trees']}/{t['frequency']['trees']}"
+            f" | {r['load_before'][0]:.2f} → {r['load_after'][0]:.2f} |"
         )
     lines += ["", "GB = 10^9 bytes.", ""]
     return lines
 
 
-def report(*, synth: list[dict], large: dict | None, nij: dict | None, timing: list[dict], command: str, started: datetime,
-           seconds: float, load_start: str, load_end: str, mach: dict, code: tuple[str, str]) -> tuple[str, list[dict]]:
+def report(
+    *,
+    synth: list[dict],
+    large: dict | None,
+    nij: dict | None,
+    timing: list[dict],
+    command: str,
+    started: datetime,
+    seconds: float,
+    load_start: str,
+    load_end: str,
+    mach: dict,
+    code: tuple[str, str],
+) -> tuple[str, list[dict]]:
     checks = synthetic_checks(synth[0]) if synth else []
     if nij:
         checks += nij_checks(nij)
@@ -633,14 +801,17 @@ def report(*, synth: list[dict], large: dict | None, nij: dict | None, timing: l
         "",
         f"{started:%Y-%m-%d %H:%M} UTC · {mach['text']}",
         "",
-        f"Code: {code[0] if code[0] == code[1] else f'{code[0]} at the start, {code[1]} at the end'}. Run took {seconds / 60:.1f} min; load average (1/5/15 min) {load_start} at the start,"
-        f" {load_end} at the end (2 cores: another engineer may have been using the machine).",
+        f"Code: {code[0] if code[0] == code[1] else f'{code[0]} at the start, {code[1]} at the end'}. Run took"
+        f" {seconds / 60:.1f} min; load average (1/5/15 min) {load_start} at the start, {load_end} at the end (2 cores:"
+        " another engineer may have been using the machine).",
         "",
         f"Command: `{command}`",
         "",
         "## Against the targets",
         "",
-        f"Synthetic: seed {synth[0]['seed']}, {synth[0]['people']:,} people (the other seeds below show the spread)." if synth else "",
+        f"Synthetic: seed {synth[0]['seed']}, {synth[0]['people']:,} people (the other seeds below show the spread)."
+        if synth
+        else "",
         "",
         "| target | measured | target | |",
         "|---|---|---|---|",
@@ -660,11 +831,22 @@ def report(*, synth: list[dict], large: dict | None, nij: dict | None, timing: l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--people", type=int, default=20_000, help="people in the judged synthetic cohort (default 20,000)")
-    parser.add_argument("--seeds", default="0,1,2,3,4", help="synthetic seeds; the first is judged, the others show the spread")
-    parser.add_argument("--large-people", type=int, default=200_000, help="also one run of this many people (seed of the first); 0 skips it")
+    parser.add_argument(
+        "--people", type=int, default=20_000, help="people in the judged synthetic cohort (default 20,000)"
+    )
+    parser.add_argument(
+        "--seeds", default="0,1,2,3,4", help="synthetic seeds; the first is judged, the others show the spread"
+    )
+    parser.add_argument(
+        "--large-people",
+        type=int,
+        default=200_000,
+        help="also one run of this many people (seed of the first); 0 skips it",
+    )
     parser.add_argument("--skip-nij", action="store_true", help="leave out the NIJ part")
-    parser.add_argument("--nij-path", type=Path, default=None, help="the NIJ CSV (default: RISKMODEL_NIJ_PATH or ../shared/data/nij/)")
+    parser.add_argument(
+        "--nij-path", type=Path, default=None, help="the NIJ CSV (default: RISKMODEL_NIJ_PATH or ../shared/data/nij/)"
+    )
     parser.add_argument("--no-nij-variants", action="store_true", help="leave out the NIJ diagnostic configurations")
     parser.add_argument("--skip-timing", action="store_true", help="leave out the training time and memory part")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="releases per timing run, comma-separated")
@@ -678,7 +860,7 @@ def main() -> None:
         timing_child(args.timing_child, args.seed_child)
         return
 
-    started, clock, load_start, code_start = datetime.now(timezone.utc), time.perf_counter(), _loadavg(), code_version()
+    started, clock, load_start, code_start = datetime.now(UTC), time.perf_counter(), _loadavg(), code_version()
     log(f"load average {load_start}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     synth = []
@@ -686,7 +868,10 @@ def main() -> None:
         log(f"synthetic: {args.people:,} people, seed {seed}")
         synth.append(run_synthetic(args.people, seed))
         failed = [c["label"] for c in synthetic_checks(synth[-1]) if not c["ok"]]
-        log(f"  {synth[-1]['releases']:,} releases, trained in {synth[-1]['train_seconds']:.1f} s; missed: {failed or 'none'}")
+        log(
+            f"  {synth[-1]['releases']:,} releases, trained in {synth[-1]['train_seconds']:.1f} s;"
+            f" missed: {failed or 'none'}"
+        )
     large = None
     if args.large_people:
         log(f"synthetic: {args.large_people:,} people, seed {seeds[0]}")
@@ -706,8 +891,10 @@ def main() -> None:
             log(f"timing: about {size:,} releases in a fresh process")
             timing.append(run_timing(size, 0))
             r = timing[-1]
-            log(f"  {r['releases']:,} releases: generate {r['generate_seconds']:.1f} s, train {r['train_seconds']:.1f} s,"
-                f" peak {r['peak_process_kib'] / 2**20:.2f} GiB")
+            log(
+                f"  {r['releases']:,} releases: generate {r['generate_seconds']:.1f} s,"
+                f" train {r['train_seconds']:.1f} s, peak {r['peak_process_kib'] / 2**20:.2f} GiB"
+            )
 
     load_end = _loadavg()
     seconds = time.perf_counter() - clock
@@ -717,19 +904,49 @@ def main() -> None:
     flags += [f" --{k.replace('_', '-')}" for k in ("skip_nij", "no_nij_variants", "skip_timing") if getattr(args, k)]
     if args.nij_path:
         flags.append(f" --nij-path {args.nij_path}")
-    python = ".venv/bin/python" if Path(sys.executable).parent.parent.resolve() == (ROOT / ".venv").resolve() else "python"
+    python = (
+        ".venv/bin/python" if Path(sys.executable).parent.parent.resolve() == (ROOT / ".venv").resolve() else "python"
+    )
     command = f"{python} benchmarks/quality.py" + "".join(flags)
     mach, code = machine(), (code_start, code_version())
-    text, checks = report(synth=synth, large=large, nij=nij, timing=timing, command=command, started=started,
-                          seconds=seconds, load_start=load_start, load_end=load_end, mach=mach, code=code)
+    text, checks = report(
+        synth=synth,
+        large=large,
+        nij=nij,
+        timing=timing,
+        command=command,
+        started=started,
+        seconds=seconds,
+        load_start=load_start,
+        load_end=load_end,
+        mach=mach,
+        code=code,
+    )
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(text)
     if args.json:
-        args.json.write_text(json.dumps(_plain({
-            "started": started.isoformat(), "seconds": seconds, "command": command, "machine": mach, "code": code,
-            "load_start": load_start, "load_end": load_end, "targets": TARGETS, "checks": checks,
-            "synthetic": synth, "synthetic_large": large, "nij": nij, "timing": timing,
-        }), indent=1))
+        args.json.write_text(
+            json.dumps(
+                _plain(
+                    {
+                        "started": started.isoformat(),
+                        "seconds": seconds,
+                        "command": command,
+                        "machine": mach,
+                        "code": code,
+                        "load_start": load_start,
+                        "load_end": load_end,
+                        "targets": TARGETS,
+                        "checks": checks,
+                        "synthetic": synth,
+                        "synthetic_large": large,
+                        "nij": nij,
+                        "timing": timing,
+                    }
+                ),
+                indent=1,
+            )
+        )
     print(text)
     log(f"written {args.results}" + (f" and {args.json}" if args.json else "") + f" in {seconds / 60:.1f} min")
 

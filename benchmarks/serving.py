@@ -30,13 +30,12 @@ import platform
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -99,7 +98,9 @@ class Server:
             pass
 
 
-def start(name: str, command: list[str], *, env: dict[str, str], port: int, ready_path: str, log: Path, timeout: float = 120.0) -> Server:
+def start(
+    name: str, command: list[str], *, env: dict[str, str], port: int, ready_path: str, log: Path, timeout: float = 120.0
+) -> Server:
     """Start ``command`` and wait (bounded) until ``ready_path`` answers 200."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out = log.open("w")
@@ -138,7 +139,9 @@ def build_home(home: Path, *, people: int, seed: int, log: Path) -> dict[str, st
     """Synthetic cohort, training with the default configuration, promotion; via the CLI."""
     env = environment(home)
     data = home / "data" / "synthetic"
-    out = run([*riskmodel_command(), "synth", "--people", str(people), "--seed", str(seed), "--out", str(data)], env, log)
+    out = run(
+        [*riskmodel_command(), "synth", "--people", str(people), "--seed", str(seed), "--out", str(data)], env, log
+    )
     as_of = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("extract date (as_of):"))
     run([*riskmodel_command(), "train", "--data", str(data), "--as-of", as_of], env, log)
     run([*riskmodel_command(), "promote"], env, log)
@@ -147,7 +150,11 @@ def build_home(home: Path, *, people: int, seed: int, log: Path) -> dict[str, st
 
 def environment(home: Path) -> dict[str, str]:
     """A child environment whose every piece of state is under ``home``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RISKMODEL_TRACKING_URI", "MLFLOW_TRACKING_URI", "RISKMODEL_AUDIT_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RISKMODEL_TRACKING_URI", "MLFLOW_TRACKING_URI", "RISKMODEL_AUDIT_URL")
+    }
     env["RISKMODEL_HOME"] = str(home)
     env["BENTOML_HOME"] = str(home / "bentoml")
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"
@@ -200,7 +207,19 @@ class Figures:
         return self.releases / self.wall_s if self.wall_s else float("nan")
 
 
-def load(label: str, base: str, path: str, bodies: list[bytes], *, headers: dict[str, str], per_request: int, clients: int, max_requests: int, max_seconds: float, warmup: int = 20) -> Figures:
+def load(
+    label: str,
+    base: str,
+    path: str,
+    bodies: list[bytes],
+    *,
+    headers: dict[str, str],
+    per_request: int,
+    clients: int,
+    max_requests: int,
+    max_seconds: float,
+    warmup: int = 20,
+) -> Figures:
     """Send bodies round-robin from ``clients`` threads, bounded by count and time."""
     figures = Figures(label)
     lock = threading.Lock()
@@ -253,7 +272,9 @@ def load(label: str, base: str, path: str, bodies: list[bytes], *, headers: dict
 
 def check_answer(base: str, key: str, row: dict[str, str]) -> dict:
     """One scored release, checked for the contract's parts (explained and versioned)."""
-    response = httpx.post(f"{base}/score", json={"releases": [row]}, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    response = httpx.post(
+        f"{base}/score", json={"releases": [row]}, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
     response.raise_for_status()
     (answer,) = response.json()
     assert answer["top_factors"] and answer["reoffence_model"], answer
@@ -267,7 +288,18 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def write_report(path: Path, *, args, machine: str, ready: list[float], mlflow_ready: float, phases: list[Figures], mlflow: list[Figures], audit_rows: int, command: str) -> str:
+def write_report(
+    path: Path,
+    *,
+    args,
+    machine: str,
+    ready: list[float],
+    mlflow_ready: float,
+    phases: list[Figures],
+    mlflow: list[Figures],
+    audit_rows: int,
+    command: str,
+) -> str:
     seq, conc, big, big_conc = phases
     m_seq, m_conc = mlflow
     ratio_seq = seq.requests_per_s / m_seq.requests_per_s
@@ -275,8 +307,9 @@ def write_report(path: Path, *, args, machine: str, ready: list[float], mlflow_r
     lines = [
         "# Serving benchmark",
         "",
-        f"Produced by `{command}` on {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; {machine}.",
-        f"Champions trained by `riskmodel train` (default configuration) on a synthetic cohort of {args.people:,} people.",
+        f"Produced by `{command}` on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {machine}.",
+        "Champions trained by `riskmodel train` (default configuration)"
+        f" on a synthetic cohort of {args.people:,} people.",
         "All traffic over HTTP on 127.0.0.1; clients are threads of the benchmark process on the same machine.",
         "",
         "| what | requests | p50 ms | p99 ms | requests/s | releases/s | failed |",
@@ -284,7 +317,8 @@ def write_report(path: Path, *, args, machine: str, ready: list[float], mlflow_r
     ]
     for f in (seq, conc, big, big_conc, m_seq, m_conc):
         lines.append(
-            f"| {f.label} | {len(f.latencies)} | {f.q(0.5):.2f} | {f.q(0.99):.2f} | {f.requests_per_s:.0f} | {f.releases_per_s:,.0f} | {f.failures} |"
+            f"| {f.label} | {len(f.latencies)} | {f.q(0.5):.2f} | {f.q(0.99):.2f} | {f.requests_per_s:.0f}"
+            f" | {f.releases_per_s:,.0f} | {f.failures} |"
         )
     lines += [
         "",
@@ -297,27 +331,33 @@ def write_report(path: Path, *, args, machine: str, ready: list[float], mlflow_r
         "",
         "| target | figure | verdict |",
         "|---|---:|---|",
-        f"| one release per request, p50 ≤ {TARGETS['p50_ms']:g} ms | {seq.q(0.5):.2f} ms | {verdict(seq.q(0.5) <= TARGETS['p50_ms'])} |",
-        f"| one release per request, p99 ≤ {TARGETS['p99_ms']:g} ms | {seq.q(0.99):.2f} ms | {verdict(seq.q(0.99) <= TARGETS['p99_ms'])} |",
-        f"| ≥ {TARGETS['vs_mlflow']:g}× the requests/s of mlflow models serve (sequential) | {ratio_seq:.2f}× | {verdict(ratio_seq >= TARGETS['vs_mlflow'])} |",
-        f"| ≥ {TARGETS['vs_mlflow']:g}× the requests/s of mlflow models serve ({args.clients} clients) | {ratio_conc:.2f}× | {verdict(ratio_conc >= TARGETS['vs_mlflow'])} |",
-        f"| 500 per request ≥ {TARGETS['releases_per_s_500']:,.0f} releases/s | {max(big.releases_per_s, big_conc.releases_per_s):,.0f} | {verdict(max(big.releases_per_s, big_conc.releases_per_s) >= TARGETS['releases_per_s_500'])} |",
-        f"| ready ≤ {TARGETS['ready_s']:g} s | {max(ready):.2f} s (slowest start) | {verdict(max(ready) <= TARGETS['ready_s'])} |",
+        f"| one release per request, p50 ≤ {TARGETS['p50_ms']:g} ms | {seq.q(0.5):.2f} ms"
+        f" | {verdict(seq.q(0.5) <= TARGETS['p50_ms'])} |",
+        f"| one release per request, p99 ≤ {TARGETS['p99_ms']:g} ms | {seq.q(0.99):.2f} ms"
+        f" | {verdict(seq.q(0.99) <= TARGETS['p99_ms'])} |",
+        f"| ≥ {TARGETS['vs_mlflow']:g}× the requests/s of mlflow models serve (sequential) | {ratio_seq:.2f}×"
+        f" | {verdict(ratio_seq >= TARGETS['vs_mlflow'])} |",
+        f"| ≥ {TARGETS['vs_mlflow']:g}× the requests/s of mlflow models serve ({args.clients} clients)"
+        f" | {ratio_conc:.2f}× | {verdict(ratio_conc >= TARGETS['vs_mlflow'])} |",
+        f"| 500 per request ≥ {TARGETS['releases_per_s_500']:,.0f} releases/s"
+        f" | {max(big.releases_per_s, big_conc.releases_per_s):,.0f}"
+        f" | {verdict(max(big.releases_per_s, big_conc.releases_per_s) >= TARGETS['releases_per_s_500'])} |",
+        f"| ready ≤ {TARGETS['ready_s']:g} s | {max(ready):.2f} s (slowest start)"
+        f" | {verdict(max(ready) <= TARGETS['ready_s'])} |",
         "",
         "Notes:",
         "",
-        "- riskmodel's `/score` answers with all three models (reoffence, harm, frequency), bands, OGRS3,"
-        " needs, warnings, priority and `top_factors` from LightGBM `pred_contrib`, after an API-key check"
-        " and contract validation, and only after the request's audit record (key, role, release ids,"
-        f" versions, full outputs) is committed to SQLite: the audit table gained {audit_rows:,} rows in this run."
-        f" riskmodel runs {args.workers} worker processes (`--workers`), `mlflow models serve` {args.mlflow_workers}"
-        " (its default and, on this machine, its fastest: with 2 its one-release p50 went from about 6 to 48 ms in a trial run).",
+        "- riskmodel's `/score` answers with all three models (reoffence, harm, frequency), bands, OGRS3, needs,"
+        " warnings, priority and `top_factors` from LightGBM `pred_contrib`, after an API-key check and contract"
+        " validation, and only after the request's audit record (key, role, release ids, versions, full outputs) is"
+        f" committed to SQLite: the audit table gained {audit_rows:,} rows in this run. riskmodel runs {args.workers}"
+        f" worker processes (`--workers`), `mlflow models serve` {args.mlflow_workers} (its default and, on this"
+        " machine, its fastest: with 2 its one-release p50 went from about 6 to 48 ms in a trial run).",
         "- Concurrent clients (both servers) open a new connection per request; sequential ones keep one connection.",
         "- `mlflow models serve -m models:/riskmodel-reoffence@champion --env-manager local` serves one"
         " model's pyfunc `predict` (a probability): no harm or frequency model, no explanations, no"
         " contract validation, no authentication and no audit.",
-        "- Latency is measured from sending the request to having read the whole response body"
-        " (not parsing it).",
+        "- Latency is measured from sending the request to having read the whole response body (not parsing it).",
         "",
     ]
     text = "\n".join(lines)
@@ -332,21 +372,39 @@ def write_report(path: Path, *, args, machine: str, ready: list[float], mlflow_r
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=20_000, help="People in the synthetic cohort.")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "serving", help="Work folder (home, logs).")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "out" / "serving", help="Work folder (home, logs)."
+    )
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "serving.md")
     parser.add_argument("--reuse-home", action="store_true", help="Keep a home built by an earlier run.")
     parser.add_argument("--workers", type=int, default=2, help="Worker processes of the riskmodel service.")
     parser.add_argument(
-        "--mlflow-workers", type=int, default=1,
-        help="Worker processes of mlflow models serve (its default, 1, was its fastest here: with 2, p50 went from 6 to 48 ms).",
+        "--mlflow-workers",
+        type=int,
+        default=1,
+        help=(
+            "Worker processes of mlflow models serve (its default, 1, was its fastest here:"
+            " with 2, p50 went from 6 to 48 ms)."
+        ),
     )
     parser.add_argument("--clients", type=int, default=4, help="Concurrent clients in the concurrent phases.")
     parser.add_argument("--requests", type=int, default=2_000, help="At most this many requests per one-release phase.")
-    parser.add_argument("--big-requests", type=int, default=100, help="At most this many 500-release requests per phase.")
+    parser.add_argument(
+        "--big-requests", type=int, default=100, help="At most this many 500-release requests per phase."
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="At most this long per phase.")
-    parser.add_argument("--starts", type=int, default=3, help="Service starts timed (the last one is measured under load).")
-    parser.add_argument("--quiet-load", type=float, default=0.7, help="Before measuring, wait until the 1-minute load average is below this ...")
-    parser.add_argument("--quiet-wait", type=float, default=600.0, help="... for at most this many seconds (0: do not wait).")
+    parser.add_argument(
+        "--starts", type=int, default=3, help="Service starts timed (the last one is measured under load)."
+    )
+    parser.add_argument(
+        "--quiet-load",
+        type=float,
+        default=0.7,
+        help="Before measuring, wait until the 1-minute load average is below this ...",
+    )
+    parser.add_argument(
+        "--quiet-wait", type=float, default=600.0, help="... for at most this many seconds (0: do not wait)."
+    )
     args = parser.parse_args(argv)
 
     home = args.out / "home"
@@ -377,7 +435,14 @@ def main(argv: list[str] | None = None) -> int:
         ready = []
         for i in range(args.starts):
             port = free_port()
-            server = start("riskmodel", [*riskmodel_command(), "serve", "--port", str(port), "--workers", str(args.workers)], env=env, port=port, ready_path="/readyz", log=logs / f"riskmodel-{i}.log")
+            server = start(
+                "riskmodel",
+                [*riskmodel_command(), "serve", "--port", str(port), "--workers", str(args.workers)],
+                env=env,
+                port=port,
+                ready_path="/readyz",
+                log=logs / f"riskmodel-{i}.log",
+            )
             servers.append(server)
             ready.append(server.ready_s)
             print(f"riskmodel service ready in {server.ready_s:.2f} s", flush=True)
@@ -390,10 +455,52 @@ def main(argv: list[str] | None = None) -> int:
         one = [json.dumps({"releases": [row]}).encode() for row in text_rows]
         big = [json.dumps({"releases": text_rows[i : i + 500]}).encode() for i in range(0, len(text_rows), 500)]
         phases = [
-            load("riskmodel /score, 1 release, sequential", service.base, "/score", one, headers=auth, per_request=1, clients=1, max_requests=args.requests, max_seconds=args.seconds),
-            load(f"riskmodel /score, 1 release, {args.clients} clients", service.base, "/score", one, headers=auth, per_request=1, clients=args.clients, max_requests=args.requests, max_seconds=args.seconds),
-            load("riskmodel /score, 500 releases, sequential", service.base, "/score", big, headers=auth, per_request=500, clients=1, max_requests=args.big_requests, max_seconds=args.seconds, warmup=3),
-            load("riskmodel /score, 500 releases, 2 clients", service.base, "/score", big, headers=auth, per_request=500, clients=2, max_requests=args.big_requests, max_seconds=args.seconds, warmup=3),
+            load(
+                "riskmodel /score, 1 release, sequential",
+                service.base,
+                "/score",
+                one,
+                headers=auth,
+                per_request=1,
+                clients=1,
+                max_requests=args.requests,
+                max_seconds=args.seconds,
+            ),
+            load(
+                f"riskmodel /score, 1 release, {args.clients} clients",
+                service.base,
+                "/score",
+                one,
+                headers=auth,
+                per_request=1,
+                clients=args.clients,
+                max_requests=args.requests,
+                max_seconds=args.seconds,
+            ),
+            load(
+                "riskmodel /score, 500 releases, sequential",
+                service.base,
+                "/score",
+                big,
+                headers=auth,
+                per_request=500,
+                clients=1,
+                max_requests=args.big_requests,
+                max_seconds=args.seconds,
+                warmup=3,
+            ),
+            load(
+                "riskmodel /score, 500 releases, 2 clients",
+                service.base,
+                "/score",
+                big,
+                headers=auth,
+                per_request=500,
+                clients=2,
+                max_requests=args.big_requests,
+                max_seconds=args.seconds,
+                warmup=3,
+            ),
         ]
         audit_rows = store.count_requests() - before
         service.stop()
@@ -401,7 +508,21 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         mlflow_server = start(
             "mlflow",
-            [*mlflow_command(), "models", "serve", "-m", "models:/riskmodel-reoffence@champion", "--env-manager", "local", "--host", HOST, "--port", str(port), "--workers", str(args.mlflow_workers)],
+            [
+                *mlflow_command(),
+                "models",
+                "serve",
+                "-m",
+                "models:/riskmodel-reoffence@champion",
+                "--env-manager",
+                "local",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                str(args.mlflow_workers),
+            ],
             env=env,
             port=port,
             ready_path="/ping",
@@ -413,8 +534,28 @@ def main(argv: list[str] | None = None) -> int:
         probe.raise_for_status()
         bodies = [json.dumps({"dataframe_records": [row]}).encode() for row in typed_rows]
         mlflow = [
-            load("mlflow models serve /invocations, 1 release, sequential", mlflow_server.base, "/invocations", bodies, headers={}, per_request=1, clients=1, max_requests=args.requests, max_seconds=args.seconds),
-            load(f"mlflow models serve /invocations, 1 release, {args.clients} clients", mlflow_server.base, "/invocations", bodies, headers={}, per_request=1, clients=args.clients, max_requests=args.requests, max_seconds=args.seconds),
+            load(
+                "mlflow models serve /invocations, 1 release, sequential",
+                mlflow_server.base,
+                "/invocations",
+                bodies,
+                headers={},
+                per_request=1,
+                clients=1,
+                max_requests=args.requests,
+                max_seconds=args.seconds,
+            ),
+            load(
+                f"mlflow models serve /invocations, 1 release, {args.clients} clients",
+                mlflow_server.base,
+                "/invocations",
+                bodies,
+                headers={},
+                per_request=1,
+                clients=args.clients,
+                max_requests=args.requests,
+                max_seconds=args.seconds,
+            ),
         ]
     finally:
         for server in servers:
@@ -426,8 +567,20 @@ def main(argv: list[str] | None = None) -> int:
         f" load average (1, 5, 15 min) {', '.join(f'{x:.2f}' for x in load_before)} before and"
         f" {', '.join(f'{x:.2f}' for x in load_after)} after (the benchmark's own load included)"
     )
-    command = "python benchmarks/serving.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:]) if (argv or sys.argv[1:]) else "")
-    text = write_report(args.results, args=args, machine=machine, ready=ready, mlflow_ready=mlflow_server.ready_s, phases=phases, mlflow=mlflow, audit_rows=audit_rows, command=command)
+    command = "python benchmarks/serving.py" + (
+        " " + " ".join(argv if argv is not None else sys.argv[1:]) if (argv or sys.argv[1:]) else ""
+    )
+    text = write_report(
+        args.results,
+        args=args,
+        machine=machine,
+        ready=ready,
+        mlflow_ready=mlflow_server.ready_s,
+        phases=phases,
+        mlflow=mlflow,
+        audit_rows=audit_rows,
+        command=command,
+    )
     print(text)
     return 0
 

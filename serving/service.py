@@ -2,7 +2,8 @@
 
 Start with ``riskmodel serve`` or ``bentoml serve service:RiskService --working-dir serving``.
 Endpoints: ``POST /score``, ``POST /reload``, ``GET /model``, ``GET /audit``, and
-BentoML's own ``/healthz``, ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
+BentoML's own ``/healthz``, ``/livez``, ``/readyz`` and Prometheus ``/metrics``. ``/readyz``
+answers 503 while the audit store cannot be reached (no request could be scored then).
 
 Several worker processes (``RISKMODEL_SERVE_WORKERS``, default 2: one Python process
 uses one core for its pandas work). ``/reload`` loads the new champions in the worker it
@@ -56,7 +57,8 @@ class RiskService:
         self.state.join_workers(settings.home / "serving", worker=self.worker, workers=WORKERS)
 
     def __is_ready__(self) -> bool:
-        return self.state is not None
+        """``/readyz``: the champions are loaded and the audit store answers (see :meth:`ServiceState.ready`)."""
+        return self.state.ready()
 
     @bentoml.api(route="/score")
     async def score(self, releases: list[dict[str, Any]], ctx: bentoml.Context) -> list[dict[str, Any]]:
@@ -71,7 +73,11 @@ class RiskService:
         except ServiceError as exc:
             return _error(ctx, exc)
         ctx.response.status_code = 200
-        return Response(scored.body, media_type="application/json", headers={"X-Request-Id": scored.request_id, "X-Riskmodel-Worker": str(self.worker)})
+        return Response(
+            scored.body,
+            media_type="application/json",
+            headers={"X-Request-Id": scored.request_id, "X-Riskmodel-Worker": str(self.worker)},
+        )
 
     @bentoml.api(route="/reload")
     async def reload(self, ctx: bentoml.Context) -> dict[str, Any]:
@@ -85,8 +91,9 @@ class RiskService:
         ctx.response.status_code = 200
         return {"models": versions}
 
-    @queries.get("/model")
-    def model(self, request: Request):
+    # response_model=None: the return annotations below must not become a FastAPI response model.
+    @queries.get("/model", response_model=None)
+    def model(self, request: Request) -> dict[str, Any] | JSONResponse:
         """Versions, training-data fingerprints, test metrics and model cards."""
         try:
             self.state.authorize(request.headers.get("authorization"), "model")
@@ -94,8 +101,10 @@ class RiskService:
         except ServiceError as exc:
             return JSONResponse(exc.body, status_code=exc.status)
 
-    @queries.get("/audit")
-    def audit(self, request: Request, limit: int = 100, release_id: str | None = None):
+    @queries.get("/audit", response_model=None)
+    def audit(
+        self, request: Request, limit: int = 100, release_id: str | None = None
+    ) -> list[dict[str, Any]] | JSONResponse:
         """Recent scoring records, newest first (auditor only)."""
         try:
             self.state.authorize(request.headers.get("authorization"), "audit")

@@ -130,7 +130,11 @@ class TrainedHome:
 
     def env(self) -> dict[str, str]:
         """Environment for a subprocess (CLI, server) that should use this home."""
-        env = {k: v for k, v in os.environ.items() if k not in ("RISKMODEL_TRACKING_URI", "MLFLOW_TRACKING_URI", "RISKMODEL_AUDIT_URL")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("RISKMODEL_TRACKING_URI", "MLFLOW_TRACKING_URI", "RISKMODEL_AUDIT_URL")
+        }
         env["RISKMODEL_HOME"] = str(self.home)
         env["BENTOML_HOME"] = str(self.home / "bentoml")
         return env
@@ -138,25 +142,21 @@ class TrainedHome:
 
 def build_trained_home(root: Path, *, people: int = 3000, seed: int = 1) -> TrainedHome:
     """Generate a cohort, train, register and promote into ``root`` (a fresh home)."""
-    from riskmodel.modelling.config import config_from_dict
-    from riskmodel.data.contract import load_cohort
-    from riskmodel.modelling.registry import log_training, promote
-    from riskmodel.settings import Settings
     from riskmodel.data.synth import generate_cohort, write_cohort
-    from riskmodel.modelling.train import train_models
+    from riskmodel.modelling.config import config_from_dict
+    from riskmodel.modelling.registry import promote
+    from riskmodel.modelling.workflow import train_and_register
+    from riskmodel.settings import Settings
 
     settings = Settings.from_env({"RISKMODEL_HOME": str(root)}).ensure()
     cohort = generate_cohort(people, seed=seed)
     data = settings.data_dir / "synthetic"
     write_cohort(cohort, data)
     config = config_from_dict(TEST_CONFIG)
-    validated = load_cohort(data)
-    result = train_models(validated.releases.data, validated.reoffences.data, as_of=cohort.as_of, config=config, truth=cohort.truth)
-    training_rows = validated.releases.data.loc[validated.releases.data["release_date"] < pd.Timestamp(result.split["test_from"])]
-    versions = log_training(result, settings, training_rows=training_rows)
+    run = train_and_register(data, settings=settings, as_of=cohort.as_of, config=config, truth=cohort.truth)
     decision = promote(settings, gates=config.gates)
     assert decision.passed, decision.failures
-    return TrainedHome(home=root, data=data, cohort=cohort, settings=settings, config=config, versions=versions)
+    return TrainedHome(home=root, data=data, cohort=cohort, settings=settings, config=config, versions=run.versions)
 
 
 @pytest.fixture(scope="session")
@@ -173,3 +173,42 @@ def trained_home(tmp_path_factory) -> TrainedHome:
 def test_train_config() -> dict:
     """:data:`TEST_CONFIG` for tests in folders whose own conftest shadows this module's name."""
     return dict(TEST_CONFIG)
+
+
+# --------------------------------------------------------------------------- kinds of tests
+
+#: Fixtures that train models (each builds a home, or fits the models itself). A test that
+#: uses one, directly or through another fixture, is marked ``slow``.
+TRAINING_FIXTURES = frozenset(
+    {
+        "trained_home",  # this module
+        "batch_home",  # tests/batch/conftest.py
+        "reload_home",  # tests/service/test_service_reload.py
+        "story",  # tests/training/test_gates.py
+        "default_models",  # tests/training/test_monotone.py
+        "binary_reoffence_model",  # tests/training/test_monotone.py
+        "spied",  # tests/training/test_split.py
+        "executed",  # tests/notebooks/test_notebooks.py
+    }
+)
+
+#: Fixtures that start a server process (tests/service/servers.py): marked ``server`` and ``slow``.
+SERVER_FIXTURES = frozenset({"serve"})
+
+#: Files and folders whose tests train in the test itself, not in a fixture: all ``slow``.
+SLOW_PATHS = ("tests/notebooks/", "tests/training/test_train_cli.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark by kind, here rather than in each file, so that ``-m "not slow"`` stays quick.
+
+    The marks follow from what a test uses: a new test that asks for a trained home is
+    ``slow`` without anyone remembering to say so.
+    """
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))  # with the fixtures' own fixtures
+        path = item.path.relative_to(config.rootpath).as_posix() if item.path.is_relative_to(config.rootpath) else ""
+        if used & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.server)
+        if used & (TRAINING_FIXTURES | SERVER_FIXTURES) or path.startswith(SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)

@@ -6,23 +6,31 @@ Heavy libraries are imported inside each command so that ``--help`` stays instan
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from riskmodel.settings import Settings
 
+if TYPE_CHECKING:  # annotations only: --help stays instant
+    import pandas as pd
+
+    from riskmodel.data.contract import Cohort, ValidatedTable
+    from riskmodel.data.labels import LabelConfig
+    from riskmodel.modelling.config import TrainConfig
+    from riskmodel.modelling.train import TrainingResult
+    from riskmodel.reporting.batch import BatchResult
+
 __all__ = ["main"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _settings() -> Settings:
     return Settings.from_env().ensure()
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 def _date(value: str | None, name: str) -> date | None:
@@ -31,29 +39,31 @@ def _date(value: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        _fail(f"{name}: {value!r} is not an ISO 8601 date (YYYY-MM-DD)")
+        raise click.ClickException(f"{name}: {value!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
 
 
-def _label_config(window_days, harm_window_days, waiting_days, base=None):
-    from dataclasses import replace
+def _label_config(window_days: int | None, harm_window_days: int | None, waiting_days: int | None) -> LabelConfig:
+    from riskmodel.modelling.config import TrainConfig
 
-    from riskmodel.data.labels import LabelConfig
-
-    config = base or LabelConfig()
-    changes = {
-        k: v
-        for k, v in dict(
-            window_days=window_days, harm_window_days=harm_window_days, waiting_days=waiting_days
-        ).items()
-        if v is not None
-    }
+    windows = {"window_days": window_days, "harm_window_days": harm_window_days, "waiting_days": waiting_days}
     try:
-        return replace(config, **changes)
+        return TrainConfig().with_labels(**windows).labels
     except ValueError as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
 
 
-def label_options(func):
+def rejects_option(default: str, *, name: str = "rejects_path") -> Callable[[_F], _F]:
+    """The ``--rejects FILE`` option of every command that reads the tables (``default`` in words)."""
+    return click.option(
+        "--rejects",
+        name,
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"Rejects file (default {default}).",
+    )
+
+
+def label_options(func: _F) -> _F:
     """The window options shared by ``labels`` and ``train``."""
     func = click.option("--waiting-days", type=int, help="Waiting period for proof (default 183).")(func)
     func = click.option("--harm-window-days", type=int, help="Harm follow-up window (default 730).")(func)
@@ -73,7 +83,13 @@ def main() -> None:
 @main.command()
 @click.option("--people", type=click.IntRange(min=1), default=20_000, show_default=True, help="People in the cohort.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder (default RISKMODEL_HOME/data/synthetic).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output folder (default RISKMODEL_HOME/data/synthetic).",
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 def synth(people: int, seed: int, out_dir: Path | None, fmt: str) -> None:
     """Write a synthetic historic cohort: releases, reoffences and truth."""
@@ -88,7 +104,7 @@ def synth(people: int, seed: int, out_dir: Path | None, fmt: str) -> None:
         click.echo(f"wrote {name}: {path}")
 
 
-def _write_rejects(rejects, path: Path) -> None:
+def _write_rejects(rejects: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rejects.to_csv(path, index=False)
 
@@ -97,7 +113,7 @@ def _rejects_beside(out_path: Path) -> Path:
     return out_path.with_name(f"{out_path.stem}.rejects.csv")
 
 
-def _report_rows(validated, rejects_path: Path) -> None:
+def _report_rows(validated: Cohort | ValidatedTable, rejects_path: Path) -> None:
     """Warnings, rejects file and reconciliation line of whatever was read (the contract)."""
     for warning in validated.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -108,7 +124,7 @@ def _report_rows(validated, rejects_path: Path) -> None:
 
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path), default=None, help="Rejects file (default FOLDER/rejects.csv).")
+@rejects_option("FOLDER/rejects.csv")
 @click.option("--drop-identifiers", is_flag=True, help="Drop direct-identifier columns instead of refusing the file.")
 def validate(folder: Path, rejects_path: Path | None, drop_identifiers: bool) -> None:
     """Validate FOLDER's releases and reoffences against the data contract."""
@@ -117,7 +133,7 @@ def validate(folder: Path, rejects_path: Path | None, drop_identifiers: bool) ->
     try:
         cohort = load_cohort(folder, allow_identifiers=drop_identifiers)
     except ContractError as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
     for warning in cohort.warnings:
         click.echo(f"warning: {warning}", err=True)
     rejects_path = rejects_path or folder / "rejects.csv"
@@ -125,16 +141,24 @@ def validate(folder: Path, rejects_path: Path | None, drop_identifiers: bool) ->
     click.echo(cohort.reconciliation())
     click.echo(f"rejects: {rejects_path}")
     if len(cohort.releases.data) == 0:
-        _fail("no usable release rows")
+        raise click.ClickException("no usable release rows")
 
 
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--as-of", required=True, help="Extract date (YYYY-MM-DD): later outcomes are unknown.")
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Labels CSV to write.")
-@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path), default=None, help="Rejects file (default OUT's name + .rejects.csv).")
+@rejects_option("OUT's name + .rejects.csv")
 @label_options
-def labels(folder: Path, as_of: str, out_path: Path, rejects_path: Path | None, window_days, harm_window_days, waiting_days) -> None:
+def labels(
+    folder: Path,
+    as_of: str,
+    out_path: Path,
+    rejects_path: Path | None,
+    window_days: int | None,
+    harm_window_days: int | None,
+    waiting_days: int | None,
+) -> None:
     """Derive reoffence, frequency and harm labels for every release in FOLDER."""
     from riskmodel.data.contract import ContractError, load_cohort
     from riskmodel.data.labels import derive_labels
@@ -144,7 +168,7 @@ def labels(folder: Path, as_of: str, out_path: Path, rejects_path: Path | None, 
     try:
         cohort = load_cohort(folder)
     except ContractError as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
     _report_rows(cohort, rejects_path or _rejects_beside(out_path))
     table = derive_labels(cohort.releases.data, cohort.reoffences.data, as_of=as_of_date, config=config)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +184,7 @@ def labels(folder: Path, as_of: str, out_path: Path, rejects_path: Path | None, 
 @main.command(name="ogrs3")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="CSV to write.")
-@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path), default=None, help="Rejects file (default OUT's name + .rejects.csv).")
+@rejects_option("OUT's name + .rejects.csv")
 def ogrs3_command(folder: Path, out_path: Path, rejects_path: Path | None) -> None:
     """Score FOLDER's releases with the OGRS3 reference formula."""
     from riskmodel.data.contract import ContractError, find_table, read_table, validate_releases
@@ -171,16 +195,19 @@ def ogrs3_command(folder: Path, out_path: Path, rejects_path: Path | None) -> No
         line_offset = 2 if path.suffix.lower() == ".csv" else 1
         table = validate_releases(read_table(path), line_offset=line_offset)
     except ContractError as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
     _report_rows(table, rejects_path or _rejects_beside(out_path))
     scores = ogrs3(table.data)
     scores.insert(0, "release_id", table.data["release_id"])
     out_path.parent.mkdir(parents=True, exist_ok=True)
     scores.to_csv(out_path, index=False)
-    click.echo(f"ogrs3: {int(scores['ogrs3_1y'].notna().sum())} scored, {int(scores['ogrs3_1y'].isna().sum())} unavailable; wrote {out_path}")
+    click.echo(
+        f"ogrs3: {int(scores['ogrs3_1y'].notna().sum())} scored,"
+        f" {int(scores['ogrs3_1y'].isna().sum())} unavailable; wrote {out_path}"
+    )
 
 
-def _print_training(result, versions) -> None:
+def _print_training(result: TrainingResult, versions: dict[str, str]) -> None:
     click.echo(f"split: {result.split}")
     for target, tr in result.targets.items():
         key = "auc" if target != "frequency" else "capture_at_10"
@@ -188,16 +215,17 @@ def _print_training(result, versions) -> None:
         click.echo(f"{target}: test {key}: {figures}; registered version {versions.get(target, '-')} as candidate")
 
 
-def run_training(settings: Settings, data: Path, *, as_of: date, config, test_from: date | None = None):
-    """Validate, train, log and register; shared by ``train`` and ``demo``."""
-    from riskmodel.data.contract import ContractError, find_table, load_cohort, read_table
-    from riskmodel.modelling.registry import log_training
-    from riskmodel.modelling.train import train_models
+def _train_and_report(
+    settings: Settings, data: Path, *, as_of: date, config: TrainConfig, test_from: date | None = None
+) -> None:
+    """Report the contract's findings on ``data``, then train, log and register (``train``, ``demo``)."""
+    from riskmodel.data.contract import ContractError
+    from riskmodel.modelling.workflow import load_training_cohort, read_truth, train_and_register
 
     try:
-        cohort = load_cohort(data, extra_numeric=config.extra_numeric, extra_categorical=config.extra_categorical)
+        cohort = load_training_cohort(data, config=config)
     except ContractError as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
     click.echo(cohort.reconciliation())
     for warning in cohort.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -205,51 +233,71 @@ def run_training(settings: Settings, data: Path, *, as_of: date, config, test_fr
         rejects_path = settings.reports_dir / "training_rejects.csv"
         _write_rejects(cohort.rejects, rejects_path)
         click.echo(f"rejected rows written to {rejects_path}")
-    truth = None
     try:
-        truth = read_table(find_table(data, "truth"))
-        truth = truth.assign(**{c: truth[c].astype(float) for c in truth.columns if c != "release_id"})
-    except ContractError:
-        pass
-    try:
-        result = train_models(
-            cohort.releases.data, cohort.reoffences.data, as_of=as_of, config=config, truth=truth, test_from=test_from
+        run = train_and_register(
+            cohort, settings=settings, as_of=as_of, config=config, truth=read_truth(data), test_from=test_from
         )
     except ValueError as exc:
-        _fail(str(exc))
-    train_mask = cohort.releases.data["release_date"] < pd_timestamp(result.split["test_from"])
-    versions = log_training(result, settings, training_rows=cohort.releases.data.loc[train_mask])
-    _print_training(result, versions)
-    return result, versions
-
-
-def pd_timestamp(value):
-    import pandas as pd
-
-    return pd.Timestamp(value)
+        raise click.ClickException(str(exc)) from exc
+    _print_training(run.result, run.versions)
 
 
 @main.command()
-@click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder with releases and reoffences (and truth, for synthetic data).")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder with releases and reoffences (and truth, for synthetic data).",
+)
 @click.option("--as-of", required=True, help="Extract date (YYYY-MM-DD).")
 @click.option("--test-from", default=None, help="First release date of the test period (default: from the config).")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="YAML configuration (defaults: training/config.yaml).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML configuration (defaults: training/config.yaml).",
+)
 @label_options
-def train(data: Path, as_of: str, test_from: str | None, config_path: Path | None, window_days, harm_window_days, waiting_days) -> None:
+def train(
+    data: Path,
+    as_of: str,
+    test_from: str | None,
+    config_path: Path | None,
+    window_days: int | None,
+    harm_window_days: int | None,
+    waiting_days: int | None,
+) -> None:
     """Train the reoffence, harm and frequency models and register them as candidates."""
     from riskmodel.modelling.config import load_config
 
     try:
         config = load_config(config_path)
-        config = config.with_labels(window_days=window_days, harm_window_days=harm_window_days, waiting_days=waiting_days)
+        config = config.with_labels(
+            window_days=window_days, harm_window_days=harm_window_days, waiting_days=waiting_days
+        )
     except (ValueError, TypeError) as exc:
-        _fail(f"configuration: {exc}")
-    run_training(_settings(), data, as_of=_date(as_of, "--as-of"), config=config, test_from=_date(test_from, "--test-from"))
+        raise click.ClickException(f"configuration: {exc}") from exc
+    as_of_date, test_from_date = _date(as_of, "--as-of"), _date(test_from, "--test-from")
+    _train_and_report(_settings(), data, as_of=as_of_date, config=config, test_from=test_from_date)
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="YAML configuration holding the gates.")
-@click.option("--target", "targets", multiple=True, type=click.Choice(["reoffence", "harm", "frequency"]), help="Targets to promote (default all).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML configuration holding the gates.",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    type=click.Choice(["reoffence", "harm", "frequency"]),
+    help="Targets to promote (default all).",
+)
 def promote(config_path: Path | None, targets: tuple[str, ...]) -> None:
     """Move the champion alias to the candidates if every gate passes."""
     from riskmodel.modelling.config import load_config
@@ -274,22 +322,39 @@ def serving_dir() -> Path:
 
     folder = Path(riskmodel.__file__).resolve().parents[2] / "serving"
     if not (folder / "service.py").exists():
-        _fail(f"serving/service.py not found next to the package ({folder}); install riskmodel from its checkout (pip install -e .)")
+        raise click.ClickException(
+            f"serving/service.py not found next to the package ({folder}); "
+            "install riskmodel from its checkout (pip install -e .)"
+        )
     return folder
 
 
 def serve_command(port: int, host: str) -> list[str]:
     """The ``bentoml serve`` command line that ``riskmodel serve`` runs."""
     return [
-        sys.executable, "-m", "bentoml", "serve", "service:RiskService",
-        "--working-dir", str(serving_dir()), "--port", str(port), "--host", host,
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "service:RiskService",
+        "--working-dir",
+        str(serving_dir()),
+        "--port",
+        str(port),
+        "--host",
+        host,
     ]
 
 
 @main.command()
 @click.option("--port", type=int, default=3000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes [default: RISKMODEL_SERVE_WORKERS or 2].")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes [default: RISKMODEL_SERVE_WORKERS or 2].",
+)
 def serve(port: int, host: str, workers: int | None) -> None:
     """Serve the champion models over HTTP (BentoML): /score, /model, /reload, /audit."""
     import os
@@ -318,7 +383,7 @@ def keys_create(role: str, label: str) -> None:
     try:
         key, key_id = AuditStore(_settings().audit_url).create_key(role, label=label)
     except AuditUnavailable as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"created {role} key {key_id}; store it now, it is not shown again:")
     click.echo(key)
 
@@ -340,45 +405,66 @@ def keys_revoke(key_id: str) -> None:
     from riskmodel.records.audit import AuditStore
 
     if not AuditStore(_settings().audit_url).revoke_key(key_id):
-        _fail(f"no live key with id {key_id}")
+        raise click.ClickException(f"no live key with id {key_id}")
     click.echo(f"revoked {key_id}")
 
 
-def run_batch(settings: Settings, input_path: Path, output_path: Path, *, report: Path | None, rejects: Path | None, capacity: int | None, explain: bool, drop_identifiers: bool = False):
-    """Score a file with the champions, record it in the audit database, write the report."""
-    from riskmodel.records.audit import AuditStore, AuditUnavailable
-    from riskmodel.reporting.batch import operator_name, score_file
-    from riskmodel.data.contract import ContractError
-    from riskmodel.modelling.registry import load_champions
-    from riskmodel.reporting.report import write_report
-
-    try:
-        champions = load_champions(settings)
-    except LookupError as exc:
-        _fail(str(exc))
-    try:
-        result = score_file(
-            input_path, output_path, champions=champions, rejects_path=rejects, capacity=capacity,
-            explain=explain, allow_identifiers=drop_identifiers, progress=sys.stderr.isatty(),
-        )
-    except ContractError as exc:
-        _fail(str(exc))
+def _echo_batch(result: BatchResult) -> None:
+    """What a batch did: its warnings, the reconciliation line, its files and drift."""
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(result.reconciliation())
     click.echo(f"scores: {result.output_path}; rejects: {result.rejects_path}")
     if result.drift_flagged:
-        click.echo("drift: " + ", ".join(f"{n} PSI {result.drift[n]:.3f}" for n in result.drift_flagged) + f" (threshold {result.drift_threshold})")
+        shifted = ", ".join(f"{n} PSI {result.drift[n]:.3f}" for n in result.drift_flagged)
+        click.echo(f"drift: {shifted} (threshold {result.drift_threshold})")
     else:
         click.echo(f"drift: no feature beyond PSI {result.drift_threshold}")
+
+
+def score_batch(
+    settings: Settings,
+    input_path: Path,
+    output_path: Path,
+    *,
+    report: Path | None,
+    rejects: Path | None,
+    capacity: int | None,
+    explain: bool,
+    drop_identifiers: bool = False,
+) -> BatchResult:
+    """:func:`~riskmodel.reporting.batch.run_batch` with the champions and audit database of ``settings``; the report.
+
+    Used by ``score`` and ``demo``.
+    """
+    from riskmodel.data.contract import ContractError
+    from riskmodel.modelling.registry import load_champions
+    from riskmodel.records.audit import AuditStore
+    from riskmodel.reporting.batch import BatchNotRecorded, run_batch
+    from riskmodel.reporting.report import write_report
+
     try:
-        AuditStore(settings.audit_url).record_batch(
-            batch_id=result.batch_id, operator=operator_name(), started_at=result.started_at, finished_at=result.finished_at,
-            input_path=str(input_path.resolve()), input_fingerprint=result.input_fingerprint, output_path=str(output_path.resolve()),
-            model_versions=result.model_versions, rows_read=result.rows_read, rows_scored=result.rows_scored, rows_rejected=result.rows_rejected,
+        champions = load_champions(settings)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        result = run_batch(
+            input_path,
+            output_path,
+            champions=champions,
+            store=AuditStore(settings.audit_url),
+            rejects_path=rejects,
+            capacity=capacity,
+            explain=explain,
+            allow_identifiers=drop_identifiers,
+            progress=sys.stderr.isatty(),
         )
-    except AuditUnavailable as exc:
-        _fail(f"scores written but the batch could not be recorded in the audit database: {exc}")
+    except ContractError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except BatchNotRecorded as exc:
+        _echo_batch(exc.result)
+        raise click.ClickException(str(exc)) from exc
+    _echo_batch(result)
     if report is not None:
         write_report(result, champions, report)
         click.echo(f"report: {report}")
@@ -386,22 +472,78 @@ def run_batch(settings: Settings, input_path: Path, output_path: Path, *, report
 
 
 @main.command()
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Releases to score (CSV or Parquet).")
-@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Scores file (.csv or .parquet).")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the panel's HTML report here.")
-@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Rejects file (default OUTPUT.rejects.csv).")
-@click.option("--capacity", type=click.IntRange(min=1), default=None, help="Panel capacity: people in the report's list (default from the model's config).")
-@click.option("--explain", type=click.Choice(["all", "none"]), default="all", show_default=True, help="'none' skips top_factors (national-scale rescoring).")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Releases to score (CSV or Parquet).",
+)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Scores file (.csv or .parquet).",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the panel's HTML report here.",
+)
+@rejects_option("OUTPUT.rejects.csv", name="rejects")
+@click.option(
+    "--capacity",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Panel capacity: people in the report's list (default from the model's config).",
+)
+@click.option(
+    "--explain",
+    type=click.Choice(["all", "none"]),
+    default="all",
+    show_default=True,
+    help="'none' skips top_factors (national-scale rescoring).",
+)
 @click.option("--drop-identifiers", is_flag=True, help="Drop direct-identifier columns instead of refusing the file.")
-def score(input_path: Path, output_path: Path, report: Path | None, rejects: Path | None, capacity: int | None, explain: str, drop_identifiers: bool) -> None:
+def score(
+    input_path: Path,
+    output_path: Path,
+    report: Path | None,
+    rejects: Path | None,
+    capacity: int | None,
+    explain: str,
+    drop_identifiers: bool,
+) -> None:
     """Score a month's releases with the champion models."""
-    run_batch(_settings(), input_path, output_path, report=report, rejects=rejects, capacity=capacity, explain=explain == "all", drop_identifiers=drop_identifiers)
+    score_batch(
+        _settings(),
+        input_path,
+        output_path,
+        report=report,
+        rejects=rejects,
+        capacity=capacity,
+        explain=explain == "all",
+        drop_identifiers=drop_identifiers,
+    )
 
 
 @main.command()
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder with releases and reoffences as of now.")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder with releases and reoffences as of now.",
+)
 @click.option("--as-of", required=True, help="Extract date of the outcome data (YYYY-MM-DD).")
-@click.option("--scores", "score_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Earlier score files (default: every batch in the audit database).")
+@click.option(
+    "--scores",
+    "score_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Earlier score files (default: every batch in the audit database).",
+)
 def backtest(data: Path, as_of: str, score_paths: tuple[Path, ...]) -> None:
     """Compare earlier scores with the outcomes that have since matured; log to MLflow."""
     from riskmodel.reporting.backtest import run_backtest
@@ -409,22 +551,26 @@ def backtest(data: Path, as_of: str, score_paths: tuple[Path, ...]) -> None:
     try:
         outcome = run_backtest(_settings(), data, as_of=_date(as_of, "--as-of"), score_paths=score_paths)
     except (LookupError, ValueError) as exc:
-        _fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
     for line in outcome.lines():
         click.echo(line)
 
 
 @main.command()
-@click.option("--people", type=click.IntRange(min=500), default=20_000, show_default=True, help="People in the synthetic cohort.")
+@click.option(
+    "--people", type=click.IntRange(min=500), default=20_000, show_default=True, help="People in the synthetic cohort."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--port", type=int, default=3000, show_default=True)
-@click.option("--serve/--no-serve", "serve_after", default=True, show_default=True, help="Start the scoring service at the end.")
+@click.option(
+    "--serve/--no-serve", "serve_after", default=True, show_default=True, help="Start the scoring service at the end."
+)
 def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
     """The main job on embedded defaults: synthetic cohort, train, register, promote, score the latest month, serve."""
     import pandas as pd
 
-    from riskmodel.modelling.config import load_config
     from riskmodel.data.synth import format_summary, generate_cohort, summarise, write_cohort
+    from riskmodel.modelling.config import load_config
 
     settings = _settings()
     click.echo(f"riskmodel home: {settings.home}")
@@ -435,7 +581,7 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
     click.echo(format_summary(summarise(cohort)))
 
     click.echo("[2/5] training the reoffence, harm and frequency models (tracked in MLflow)")
-    run_training(settings, data, as_of=cohort.as_of, config=load_config())
+    _train_and_report(settings, data, as_of=cohort.as_of, config=load_config())
 
     click.echo("[3/5] promoting the candidates through the quality and fairness gates")
     from riskmodel.modelling.registry import promote as promote_candidates
@@ -444,7 +590,7 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
     for line in decision.checks:
         click.echo(f"  {line}")
     if not decision.passed:
-        _fail("the candidates failed their gates; nothing promoted")
+        raise click.ClickException("the candidates failed their gates; nothing promoted")
 
     month_start = (pd.Timestamp(cohort.as_of) - pd.offsets.MonthBegin(1)).normalize()
     releases = cohort.releases
@@ -453,9 +599,19 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
     month_dir = settings.reports_dir / month
     month_dir.mkdir(parents=True, exist_ok=True)
     latest_path = month_dir / "releases.csv"
-    latest.assign(release_date=latest["release_date"].dt.strftime("%Y-%m-%d")).drop(columns=[]).to_csv(latest_path, index=False)
+    latest.assign(release_date=latest["release_date"].dt.strftime("%Y-%m-%d")).drop(columns=[]).to_csv(
+        latest_path, index=False
+    )
     click.echo(f"[4/5] scoring the {len(latest)} releases of {month}")
-    run_batch(settings, latest_path, month_dir / "scores.csv", report=month_dir / "report.html", rejects=None, capacity=None, explain=True)
+    score_batch(
+        settings,
+        latest_path,
+        month_dir / "scores.csv",
+        report=month_dir / "report.html",
+        rejects=None,
+        capacity=None,
+        explain=True,
+    )
 
     from riskmodel.records.audit import AuditStore
 
@@ -466,9 +622,7 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
         f" -H 'Content-Type: application/json' -d @{month_dir / 'example_request.json'}"
     )
     example = latest.head(1).assign(release_date=latest.head(1)["release_date"].dt.strftime("%Y-%m-%d"))
-    (month_dir / "example_request.json").write_text(
-        '{"releases": ' + example.to_json(orient="records") + "}"
-    )
+    (month_dir / "example_request.json").write_text('{"releases": ' + example.to_json(orient="records") + "}")
     if serve_after:
         import os
 

@@ -41,7 +41,7 @@ class Settings:
     audit_url: str
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from the environment.
 
         ``RISKMODEL_HOME`` (default ``~/.riskmodel``); ``RISKMODEL_TRACKING_URI``, else
@@ -51,9 +51,7 @@ class Settings:
         env = os.environ if environ is None else environ
         home = Path(env.get("RISKMODEL_HOME") or DEFAULT_HOME).expanduser().resolve()
         tracking = (
-            env.get("RISKMODEL_TRACKING_URI")
-            or env.get("MLFLOW_TRACKING_URI")
-            or f"sqlite:///{home / 'mlflow.db'}"
+            env.get("RISKMODEL_TRACKING_URI") or env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
         )
         audit = env.get("RISKMODEL_AUDIT_URL") or f"sqlite:///{home / 'audit.db'}"
         return cls(home=home, tracking_uri=tracking, audit_url=audit)
@@ -73,7 +71,7 @@ class Settings:
         """Folder for batch outputs and panel reports."""
         return self.home / "reports"
 
-    def ensure(self) -> "Settings":
+    def ensure(self) -> Settings:
         """Create the home folders (called by entry points, never at import)."""
         for path in (self.home, self.artifact_root, self.data_dir, self.reports_dir):
             path.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,9 @@ def _contract_label(releases, reoffences, *, as_of, window_days, waiting_days):
         & (pairs["proven_date"] <= end + pd.to_timedelta(waiting_days, unit="D"))
     )
     label = r["release_id"].isin(set(pairs.loc[hit, "release_id"])).to_numpy()
-    eligible = (r["release_date"] + pd.to_timedelta(window_days + waiting_days, unit="D") <= pd.Timestamp(as_of)).to_numpy()
+    eligible = (
+        r["release_date"] + pd.to_timedelta(window_days + waiting_days, unit="D") <= pd.Timestamp(as_of)
+    ).to_numpy()
     return label, eligible
 
 
@@ -143,10 +145,12 @@ def test_arrests_are_placed_in_the_recorded_year_and_before_as_of(cohort, raw):
     releases, reoffences = cohort.releases, cohort.reoffences
     arrests = sum(int(_flag(raw, f"Recidivism_Arrest_Year{y}").sum()) for y in (1, 2, 3))
     assert len(reoffences) == arrests
-    placed = reoffences.merge(releases[["person_id", "release_date"]], on="person_id", how="left", validate="many_to_one")
+    placed = reoffences.merge(
+        releases[["person_id", "release_date"]], on="person_id", how="left", validate="many_to_one"
+    )
     day = (placed["offence_date"] - placed["release_date"]).dt.days.to_numpy()
     year = np.ceil(day / 365).astype(int)
-    by_person = dict(zip(placed["person_id"], year))
+    by_person = dict(zip(placed["person_id"], year, strict=True))
     for y in (1, 2, 3):
         people = set(releases.loc[_flag(raw, f"Recidivism_Arrest_Year{y}"), "person_id"])
         assert {p for p, yr in by_person.items() if yr == y} == people

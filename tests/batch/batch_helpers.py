@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-
 from _helpers_root import root_conftest  # tests/ is on the path (its conftest.py)
 
+from riskmodel.scoring.output import read_scores as read_scores  # the batch tests' reader of scores files
 
 build_trained_home = root_conftest().build_trained_home
 
@@ -35,15 +35,6 @@ def as_text(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out["release_date"] = out["release_date"].dt.strftime("%Y-%m-%d")
     return out.astype(object).where(out.notna(), "").astype(str)
-
-
-def read_scores(path: Path) -> pd.DataFrame:
-    """A scores file (CSV or Parquet) with the same types whichever it is."""
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.suffix == ".csv" else pd.read_parquet(path)
-    for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = frame[column].fillna("")
-    return frame
 
 
 def hidden_files(folder: Path) -> list[str]:
@@ -100,7 +91,9 @@ def shifted(releases: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- HTML
 
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"})
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+)
 
 
 @dataclass
@@ -116,7 +109,7 @@ class Element:
         parts = [c if isinstance(c, str) else c.text() for c in self.children]
         return " ".join(" ".join(parts).split())
 
-    def find_all(self, tag: str, **attrs) -> list["Element"]:
+    def find_all(self, tag: str, **attrs) -> list[Element]:
         """Descendants with this tag (and class, given as ``class_``), in document order."""
         wanted = attrs.get("class_")
         out = []
@@ -128,9 +121,11 @@ class Element:
                 out.extend(child.find_all(tag, **attrs))
         return out
 
-    def rows(self) -> list[list["Element"]]:
+    def rows(self) -> list[list[Element]]:
         """A table's rows as lists of cells (th or td)."""
-        return [[c for c in tr.children if isinstance(c, Element) and c.tag in ("td", "th")] for tr in self.find_all("tr")]
+        return [
+            [c for c in tr.children if isinstance(c, Element) and c.tag in ("td", "th")] for tr in self.find_all("tr")
+        ]
 
 
 def parse_html(text: str) -> Element:

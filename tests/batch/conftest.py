@@ -45,5 +45,3 @@ def month() -> Month:
     from riskmodel.data.synth import generate_cohort
 
     return Month(generate_cohort(800, seed=101).releases)
-
-

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from riskmodel.records.audit import AuditStore
-from riskmodel.reporting.backtest import EXPERIMENT, _score_paths, read_scores
 from riskmodel.cli import main
 from riskmodel.data.labels import derive_labels
+from riskmodel.records.audit import AuditStore
+from riskmodel.reporting.backtest import EXPERIMENT, _score_paths, read_scores
 from riskmodel.settings import Settings
 
 AS_OF = date(2025, 11, 1)  # the synthetic extract date: outcomes known up to here
@@ -37,12 +37,26 @@ def backtested(tmp_path_factory, batch_home):
     env = {k: v for k, v in batch_home.env().items()}
     runner = CliRunner()
     scores = folder / "scores.csv"
-    scored = runner.invoke(main, ["score", "--input", str(source), "--output", str(scores), "--explain", "none"], env=env)
+    scored = runner.invoke(
+        main, ["score", "--input", str(source), "--output", str(scores), "--explain", "none"], env=env
+    )
     assert scored.exit_code == 0, scored.output
-    started = datetime.now(timezone.utc)
-    result = runner.invoke(main, ["backtest", "--data", str(folder / "extract"), "--as-of", AS_OF.isoformat(), "--scores", str(scores)], env=env)
+    started = datetime.now(UTC)
+    result = runner.invoke(
+        main,
+        ["backtest", "--data", str(folder / "extract"), "--as-of", AS_OF.isoformat(), "--scores", str(scores)],
+        env=env,
+    )
     labels = derive_labels(cohort.releases, cohort.reoffences, as_of=AS_OF)
-    return {"result": result, "cohort": cohort, "matured": matured, "too_recent": too_recent, "scores": pd.read_csv(scores), "labels": labels, "started": started}
+    return {
+        "result": result,
+        "cohort": cohort,
+        "matured": matured,
+        "too_recent": too_recent,
+        "scores": pd.read_csv(scores),
+        "labels": labels,
+        "started": started,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +101,9 @@ def test_backtest_figures_match_what_happened(backtest_run, backtested, champion
     assert auc == pytest.approx(roc_auc_score(y, p), abs=1e-9)
     # close to what the model scored on its own test period, and no better than the truth
     assert auc == pytest.approx(champions.info["reoffence"].metrics["model.auc"], abs=0.07)
-    truth = backtested["cohort"].truth.set_index("release_id").loc[joined["release_id"], "reoffence_probability"].to_numpy()
+    truth = (
+        backtested["cohort"].truth.set_index("release_id").loc[joined["release_id"], "reoffence_probability"].to_numpy()
+    )
     assert auc <= roc_auc_score(y, truth) + 0.02
     assert run.data.metrics[f"reoffence.{label}.mean_predicted"] == pytest.approx(y.mean(), abs=0.06)
     freq = champions.versions()["frequency"].replace("/", "_v")
@@ -115,16 +131,31 @@ def test_backtest_without_scores_is_a_clear_error(tmp_path, home_env, runner, ba
 
 def test_latest_scores_win_and_recorded_batches_are_read_oldest_first(tmp_path):
     older, newer, gone = tmp_path / "older.csv", tmp_path / "newer.csv", tmp_path / "gone.csv"
-    base = {"reoffence_model": "m/1", "harm_probability": 0.1, "harm_model": "h/1", "frequency_expected": 1.0, "frequency_model": "f/1"}
+    base = {
+        "reoffence_model": "m/1",
+        "harm_probability": 0.1,
+        "harm_model": "h/1",
+        "frequency_expected": 1.0,
+        "frequency_model": "f/1",
+    }
     pd.DataFrame({"release_id": ["a", "b"], "reoffence_probability": [0.2, 0.3], **base}).to_csv(older, index=False)
     pd.DataFrame({"release_id": ["b", "c"], "reoffence_probability": [0.9, 0.4], **base}).to_csv(newer, index=False)
     settings = Settings(home=tmp_path, tracking_uri="unused", audit_url=f"sqlite:///{tmp_path / 'audit.db'}")
     store = AuditStore(settings.audit_url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for path in (older, gone, newer):
         store.record_batch(
-            batch_id=path.stem, operator="test", started_at=now, finished_at=now, input_path="in", input_fingerprint="x",
-            output_path=str(path), model_versions={}, rows_read=2, rows_scored=2, rows_rejected=0,
+            batch_id=path.stem,
+            operator="test",
+            started_at=now,
+            finished_at=now,
+            input_path="in",
+            input_fingerprint="x",
+            output_path=str(path),
+            model_versions={},
+            rows_read=2,
+            rows_scored=2,
+            rows_rejected=0,
         )
 
     paths = _score_paths(settings)

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from batch_helpers import BAD_CELLS, as_text, bad_month, hidden_files, read_scores, write_text
 
-from riskmodel.records.audit import AuditStore
 from riskmodel.cli import main
-from riskmodel.scoring.scoring import OUTPUT_COLUMNS
+from riskmodel.records.audit import AuditStore
+from riskmodel.scoring.output import OUTPUT_COLUMNS
 
 
 def records_for(home, output) -> list[dict]:
@@ -28,14 +28,23 @@ def test_score_prints_the_reconciliation_line_and_writes_the_rejects(tmp_path, m
     source = write_text(bad_month(month), tmp_path / "releases.csv")
     output = tmp_path / "out" / "scores.csv"
 
-    result = runner.invoke(main, ["score", "--input", str(source), "--output", str(output), "--rejects", str(tmp_path / "bad.csv")])
+    result = runner.invoke(
+        main, ["score", "--input", str(source), "--output", str(output), "--rejects", str(tmp_path / "bad.csv")]
+    )
 
     assert result.exit_code == 0, result.output
     rejected = len(BAD_CELLS)
     assert f"rows read 60 = rows scored {60 - rejected} + rows rejected {rejected}" in result.stdout.splitlines()
     assert len(read_scores(output)) == 60 - rejected
     assert pd.read_csv(tmp_path / "bad.csv")["line"].nunique() == rejected
-    assert "drift:" in result.stdout
+    # The drift line says what the drift file says (both of the CLI's wordings start "drift:").
+    drift = json.loads(output.with_name(output.name + ".drift.json").read_text())
+    psi, threshold = drift["population_stability_index"], drift["threshold"]
+    if drift["flagged"]:
+        said = ", ".join(f"{n} PSI {psi[n]:.3f}" for n in drift["flagged"]) + f" (threshold {threshold})"
+    else:
+        said = f"no feature beyond PSI {threshold}"
+    assert f"drift: {said}" in result.stdout.splitlines()
 
 
 def test_batch_is_recorded_in_the_audit_database(tmp_path, month, home_env, runner, champions):
@@ -54,6 +63,35 @@ def test_batch_is_recorded_in_the_audit_database(tmp_path, month, home_env, runn
     assert record["operator"]
     assert record["started_at"] <= record["finished_at"]
     assert set(read_scores(output)["reoffence_model"]) == {champions.versions()["reoffence"]}
+
+
+def test_run_batch_records_the_batch_it_scored(tmp_path, month, batch_home, champions):
+    # Any caller of run_batch (not only the CLI) gets the audit record.
+    from riskmodel.reporting.batch import run_batch
+
+    source = month.write(tmp_path / "releases.parquet", month.releases.head(50))
+    output = tmp_path / "scores.parquet"
+    store = AuditStore(batch_home.settings.audit_url)
+
+    result = run_batch(source, output, champions=champions, store=store, operator="analyst-7")
+
+    [record] = records_for(batch_home, output)
+    assert record["batch_id"] == result.batch_id and record["operator"] == "analyst-7"
+    assert record["input_fingerprint"] == result.input_fingerprint == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert (record["rows_read"], record["rows_scored"], record["rows_rejected"]) == (50, 50, 0)
+
+
+def test_a_batch_that_cannot_be_recorded_says_what_it_wrote(tmp_path, month, champions):
+    from riskmodel.reporting.batch import BatchNotRecorded, run_batch
+
+    source = month.write(tmp_path / "releases.parquet", month.releases.head(20))
+    output = tmp_path / "scores.parquet"
+    unreachable = AuditStore(f"sqlite:///{tmp_path / 'no-such-folder' / 'audit.db'}")
+
+    with pytest.raises(BatchNotRecorded, match="scores written but the batch could not be recorded") as caught:
+        run_batch(source, output, champions=champions, store=unreachable)
+
+    assert caught.value.result.rows_scored == 20 and output.exists()
 
 
 IDENTIFIERS = {"Surname": "Featherstonehaugh", "postcode": "PE1 9ZZ"}
@@ -78,7 +116,7 @@ def test_a_direct_identifier_column_is_refused_and_nothing_is_written(tmp_path, 
     assert result.exit_code != 0
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("error: ") and "'Surname'" in line and "'postcode'" in line and "direct identifier" in line
+    assert line.startswith("Error: ") and "'Surname'" in line and "'postcode'" in line and "direct identifier" in line
     assert "--drop-identifiers" in line
     assert not output.parent.exists() or list(output.parent.iterdir()) == []
     assert records_for(home_env, output) == []
@@ -91,7 +129,16 @@ def test_with_drop_identifiers_the_columns_are_dropped_before_anything_is_writte
 
     result = runner.invoke(
         main,
-        ["score", "--input", str(source), "--output", str(out / "scores.csv"), "--report", str(out / "report.html"), "--drop-identifiers"],
+        [
+            "score",
+            "--input",
+            str(source),
+            "--output",
+            str(out / "scores.csv"),
+            "--report",
+            str(out / "report.html"),
+            "--drop-identifiers",
+        ],
     )
 
     assert result.exit_code == 0, result.output
@@ -123,7 +170,10 @@ def test_a_run_stopped_by_sigterm_leaves_the_earlier_output_untouched(tmp_path, 
     partial = output.with_name(f".{output.name}.partial.parquet")
     process = subprocess.Popen(
         [sys.executable, "-m", "riskmodel.cli", "score", "--input", str(large), "--output", str(output)],
-        env=home_env.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=home_env.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -148,7 +198,20 @@ def test_the_report_is_written_beside_the_scores(tmp_path, month, home_env, runn
     source = month.write(tmp_path / "releases.parquet")
     report = tmp_path / "report.html"
 
-    result = runner.invoke(main, ["score", "--input", str(source), "--output", str(tmp_path / "s.parquet"), "--report", str(report), "--capacity", "12"])
+    result = runner.invoke(
+        main,
+        [
+            "score",
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "s.parquet"),
+            "--report",
+            str(report),
+            "--capacity",
+            "12",
+        ],
+    )
 
     assert result.exit_code == 0, result.output
     assert f"report: {report}" in result.stdout
@@ -162,4 +225,4 @@ def test_explain_option(tmp_path, month, home_env, runner, explain):
     result = runner.invoke(main, ["score", "--input", str(source), "--output", str(output), "--explain", explain])
     assert result.exit_code == 0, result.output
     factors = read_scores(output)["top_factors"]
-    assert (set(factors) == {"[]"}) == (explain == "none")
+    assert all(f == [] for f in factors) == (explain == "none")

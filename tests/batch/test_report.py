@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import json
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from batch_helpers import BAD_CELLS, Element, as_text, bad_month, parse_html, read_scores, shifted, write_text
+from batch_helpers import BAD_CELLS, as_text, bad_month, read_scores, shifted, write_text
+from bs4 import BeautifulSoup, Tag
 
+from riskmodel._constants import NEEDS_PATHWAYS
 from riskmodel.reporting.batch import BatchResult, score_file
 from riskmodel.reporting.report import RULE_WORDS, render_report, write_report
 from riskmodel.scoring.scoring import band
@@ -25,7 +27,7 @@ class Run:
     result: BatchResult
     scores: pd.DataFrame
     html: str
-    doc: Element
+    doc: Tag
 
 
 def run_and_report(folder: Path, source: Path, champions, **kwargs) -> Run:
@@ -33,6 +35,30 @@ def run_and_report(folder: Path, source: Path, champions, **kwargs) -> Run:
     path = write_report(result, champions, folder / "report.html")
     html = path.read_text(encoding="utf-8")
     return Run(result, read_scores(result.output_path), html, parse_html(html))
+
+
+def parse_html(html: str) -> Tag:
+    return BeautifulSoup(html, "html.parser")
+
+
+def text(element: Tag) -> str:
+    """All text inside, whitespace collapsed."""
+    return " ".join(element.get_text(" ").split())
+
+
+def rows(table: Tag) -> list[list[Tag]]:
+    """A table's rows as lists of cells (th or td)."""
+    return [tr.find_all(["td", "th"], recursive=False) for tr in table.find_all("tr")]
+
+
+def factors_of(value) -> list[dict]:
+    """A scores file's top factors as a list."""
+    return list(value)
+
+
+def need_words_of(value) -> list[str]:
+    """A scores file's needs (pathway codes) in the panel's words."""
+    return [NEEDS_PATHWAYS[f"needs_{code}"] for code in value]
 
 
 @pytest.fixture(scope="module")
@@ -43,36 +69,15 @@ def run(tmp_path_factory, month, champions) -> Run:
     return run_and_report(folder, write_text(frame, folder / "releases.csv"), champions)
 
 
-def cards(doc: Element) -> dict[str, str]:
+def cards(doc: Tag) -> dict[str, str]:
     """Caption -> figure of the summary cards."""
-    out = {}
-    for card in doc.find_all("div", class_="card"):
-        figure, caption = card.find_all("b")[0].text(), card.find_all("span")[0].text()
-        out[caption] = figure
-    return out
+    return {text(card.find("span")): text(card.find("b")) for card in doc.find_all("div", class_="card")}
 
 
-def table_after(doc: Element, heading: str) -> Element:
+def table_after(doc: Tag, heading: str) -> Tag:
     """The first table after the h3 with this text."""
-    found = False
-
-    def walk(element):
-        nonlocal found
-        for child in element.children:
-            if not isinstance(child, Element):
-                continue
-            if child.tag == "h3" and child.text() == heading:
-                found = True
-            elif found and child.tag == "table":
-                return child
-            hit = walk(child)
-            if hit is not None:
-                return hit
-        return None
-
-    table = walk(doc)
-    assert table is not None, heading
-    return table
+    [h3] = [h for h in doc.find_all("h3") if text(h) == heading]
+    return h3.find_next("table")
 
 
 # --------------------------------------------------------------------------- the month's figures
@@ -86,7 +91,9 @@ def test_the_cards_give_the_numbers_scored_and_rejected(run):
     assert figures["proven reoffences expected from these people in the 12 months after release"] == f"{expected:,.0f}"
     listed = run.scores.nsmallest(CAPACITY, "priority_rank")["frequency_expected"].sum()
     assert figures[f"of those expected from the {CAPACITY} people on the list below"] == f"{listed / expected:.0%}"
-    assert figures["average chance of reoffending within 12 months"] == f"{run.scores['reoffence_probability'].mean():.0%}"
+    assert (
+        figures["average chance of reoffending within 12 months"] == f"{run.scores['reoffence_probability'].mean():.0%}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -98,82 +105,148 @@ def test_the_cards_give_the_numbers_scored_and_rejected(run):
 )
 def test_band_tables_count_the_people_in_each_band(run, champions, heading, column, bands):
     definition = getattr(champions.scoring, bands)
-    rows = table_after(run.doc, heading).rows()
-    assert [cell.text() for cell in rows[0]] == ["band", "chance", "people", "share"]
+    table = rows(table_after(run.doc, heading))
+    assert [text(cell) for cell in table[0]] == ["band", "chance", "people", "share"]
     expected = pd.Series(band(run.scores[column].to_numpy(), definition)).value_counts()
-    shown = {r[0].text(): int(r[2].text().replace(",", "")) for r in rows[1:]}
+    shown = {text(r[0]): int(text(r[2]).replace(",", "")) for r in table[1:]}
     assert list(shown) == [name for _, name in definition]
     assert shown == {name: int(expected.get(name, 0)) for _, name in definition}
     assert sum(shown.values()) == len(run.scores)
 
 
 def test_rejected_rows_are_explained(run):
-    warnings = " ".join(w.text() for w in run.doc.find_all("div", class_="warn"))
+    warnings = " ".join(text(w) for w in run.doc.find_all("div", class_="warn"))
     assert f"{len(BAD_CELLS)} rows of the input could not be scored" in warnings
     for _, _, problems in BAD_CELLS:
         for column, words in problems:
             assert f"{column}: {words}" in warnings
-    assert run.result.reconciliation() in run.doc.find_all("footer")[0].text()
+    assert run.result.reconciliation() in text(run.doc.find("footer"))
 
 
 # --------------------------------------------------------------------------- the ranked list
 
 
-def ranked_rows(run: Run) -> list[list[Element]]:
-    [table] = run.doc.find_all("table", class_="list")
-    rows = table.rows()
-    assert rows[0][0].text() == "rank"
-    return rows[1:]
+def ranked_rows(doc: Tag) -> list[list[Tag]]:
+    [table] = doc.find_all("table", class_="list")
+    cells = rows(table)
+    assert text(cells[0][0]) == "rank"
+    return cells[1:]
 
 
 def test_the_list_is_the_top_of_the_ranking_in_order(run):
-    rows = ranked_rows(run)
+    rows = ranked_rows(run.doc)
     top = run.scores.sort_values("priority_rank").head(CAPACITY)
-    assert [int(r[0].text()) for r in rows] == list(range(1, CAPACITY + 1))
-    assert [r[1].text().split()[0] for r in rows] == top["release_id"].tolist()
-    for row, (_, score) in zip(rows, top.iterrows()):
-        assert f"person {score['person_id']}" in row[1].text()
-        assert row[2].text() == f"{score['reoffence_probability']:.0%} {score['reoffence_band']}"
-        assert row[3].text() == f"{score['harm_probability']:.0%} {score['harm_band']}"
-        assert row[4].text() == f"{score['frequency_expected']:.1f}"
+    assert [int(text(r[0])) for r in rows] == list(range(1, CAPACITY + 1))
+    assert [text(r[1]).split()[0] for r in rows] == top["release_id"].tolist()
+    for row, (_, score) in zip(rows, top.iterrows(), strict=True):
+        assert f"person {score['person_id']}" in text(row[1])
+        assert text(row[2]) == f"{score['reoffence_probability']:.0%} {score['reoffence_band']}"
+        assert text(row[3]) == f"{score['harm_probability']:.0%} {score['harm_band']}"
+        assert text(row[4]) == f"{score['frequency_expected']:.1f}"
 
 
 def test_the_list_gives_the_main_factors_in_words_and_the_needs(run):
     top = run.scores.sort_values("priority_rank").head(CAPACITY)
-    for row, (_, score) in zip(ranked_rows(run), top.iterrows()):
-        factors = json.loads(score["top_factors"])
-        items = [li.text() for li in row[5].find_all("li")]
+    for row, (_, score) in zip(ranked_rows(run.doc), top.iterrows(), strict=True):
+        factors = factors_of(score["top_factors"])
+        items = [text(li) for li in row[5].find_all("li")]
         assert len(items) == min(3, len(factors))
-        for item, factor in zip(items, factors):
+        for item, factor in zip(items, factors, strict=False):
             arrow = "▲" if factor["direction"] == "raises" else "▼"
             assert item.startswith(f"{arrow} {factor['value']} (")
             assert re.search(r"\((less than 1 point|1 point|\d+ points)\)$", item)
             assert "_" not in factor["value"]  # words, not column names
-        needs = [li.text() for li in row[6].find_all("li")]
-        assert needs == [n for n in score["needs"].split("; ") if n]
+        needs = [text(li) for li in row[6].find_all("li")]
+        assert needs == need_words_of(score["needs"])
 
 
 def test_the_rule_is_said_in_words(run, champions):
-    text = run.doc.text()
-    assert RULE_WORDS[champions.scoring.priority_rule] in text
-    assert champions.scoring.priority_rule not in text  # not the rule's code name
+    words = text(run.doc)
+    assert RULE_WORDS[champions.scoring.priority_rule] in words
+    assert champions.scoring.priority_rule not in words  # not the rule's code name
+
+
+def notes_of(doc: Tag) -> list[str]:
+    """The items of the warning about incomplete or unusual records."""
+    [box] = [w for w in doc.find_all("div", class_="warn") if "incomplete or unusual" in text(w)]
+    return [text(li) for li in box.find_all("li")]
+
+
+def test_unusual_records_are_counted_by_kind_and_input_not_by_wording(run, champions):
+    low, high = champions.models["reoffence"].features.ranges_["age_at_release"]
+    structured = [  # messages in words the report must not read: it goes by code and field
+        {"code": "outside_training_range", "message": "Alter außerhalb", "field": "age_at_release", "count": 3},
+        {"code": "ogrs3_unavailable", "message": "erste Sanktion fehlt", "field": "age_at_first_sanction", "count": 2},
+        {"code": "ogrs3_unavailable", "message": "zu spät", "field": "age_at_first_sanction", "count": 4},
+    ]
+    doc = parse_html(render_report(dataclasses.replace(run.result, row_warnings=structured), champions))
+    assert notes_of(doc) == [
+        "OGRS3 could not be worked out for 6 people (age at first sanction missing or unusable);"
+        " their other scores are unaffected.",
+        f"3 people had age at release outside the range the models learned from ({low:g} to {high:g});"
+        " treat their scores with extra care.",
+    ]
+
+
+def test_the_list_shows_structured_values_as_parquet_gives_them(run, champions):
+    top = run.result.top.head(2).copy()
+    factor = {
+        "feature": "previous_sanctions",
+        "value": "12 previous sanctions",
+        "contribution": -0.031,
+        "direction": "lowers",
+        "pathway": None,
+    }
+    warning = {
+        "code": "outside_training_range",
+        "message": "sentence_days outside the training range 9-794",
+        "field": "sentence_days",
+    }
+    top["top_factors"] = [np.array([factor], dtype=object), np.array([], dtype=object)]
+    top["needs"] = [np.array(["accommodation", "finance"], dtype=object), np.array([], dtype=object)]
+    top["warnings"] = [np.array([warning], dtype=object), np.array([], dtype=object)]
+    result = dataclasses.replace(run.result, top=top, capacity=2)
+    listed = ranked_rows(parse_html(render_report(result, champions)))
+
+    assert [text(li) for li in listed[0][5].find_all("li")] == ["▼ 12 previous sanctions (3 points)"]
+    assert text(listed[1][5]) == "no single factor stands out"
+    assert [text(li) for li in listed[0][6].find_all("li")] == ["accommodation", "finance, benefit and debt"]
+    assert text(listed[1][6]) == "none recorded"
+    assert text(listed[0][8]) == warning["message"] and text(listed[1][8]) == ""
+
+
+def test_values_from_the_data_and_the_model_card_are_shown_as_text(run, champions):
+    top = run.result.top.head(1).assign(release_id="<script>alert(1)</script>")
+    info = champions.info["reoffence"]
+    card = info.model_card + "\n<iframe src=x></iframe>\n\n![chart](https://example.org/a.png)\n"
+    hostile = dataclasses.replace(
+        champions, info={**champions.info, "reoffence": dataclasses.replace(info, model_card=card)}
+    )
+    html = render_report(dataclasses.replace(run.result, top=top, capacity=1), hostile)
+    doc = parse_html(html)
+
+    assert not doc.find_all("script") and not doc.find_all("iframe")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<iframe src=x></iframe>" in text(doc.find_all("div", class_="card-text")[1])
+    assert len(doc.find_all("img")) == 4 and not doc.find_all("a")  # no picture or link to fetch
 
 
 # --------------------------------------------------------------------------- where the numbers come from
 
 
 def test_model_versions_and_the_model_card_are_shown(run, champions):
-    text = run.doc.text()
+    words = text(run.doc)
     for target, label in champions.versions().items():
-        assert label in text
-        assert champions.info[target].fingerprint[:16] in text
+        assert label in words
+        assert champions.info[target].fingerprint[:16] in words
     auc = champions.info["reoffence"].metrics["model.auc"]
-    assert f"AUC {auc:.2f}" in text
-    card = run.doc.find_all("div", class_="card-text")[0]
-    headings = [h.text() for h in card.find_all("h4")]
-    assert headings == ["Intended use", "Limits"]
-    assert "never makes that decision" in card.text()
-    assert "support the panel's decision; they never make it" in run.doc.find_all("p", class_="note")[0].text()
+    assert f"AUC {auc:.2f}" in words
+    card, full = run.doc.find_all("div", class_="card-text")
+    assert [text(h) for h in card.find_all("h4")] == ["Intended use", "Limits"]
+    assert "never makes that decision" in text(card)
+    assert "Fairness audit" in [text(h) for h in full.find_all("h4")]
+    assert rows(full.find("table"))[0][0].name == "th"  # the card's Markdown tables are tables
+    assert "support the panel's decision; they never make it" in text(run.doc.find("p", class_="note"))
 
 
 def test_charts_are_embedded_pngs(run):
@@ -183,7 +256,7 @@ def test_charts_are_embedded_pngs(run):
         assert image.attrs["alt"]
         prefix = "data:image/png;base64,"
         assert image.attrs["src"].startswith(prefix)
-        png = base64.b64decode(image.attrs["src"][len(prefix):], validate=True)
+        png = base64.b64decode(image.attrs["src"][len(prefix) :], validate=True)
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
 
 
@@ -199,7 +272,7 @@ def test_the_report_is_self_contained(run):
 
 def test_no_drift_is_said_plainly(run):
     assert run.result.drift_flagged == []
-    assert "look like the people the models learned from" in run.doc.find_all("div", class_="ok")[0].text()
+    assert "look like the people the models learned from" in text(run.doc.find("div", class_="ok"))
 
 
 # --------------------------------------------------------------------------- other months
@@ -209,22 +282,22 @@ def test_drift_is_flagged_in_words(tmp_path, month, champions):
     source = month.write(tmp_path / "releases.parquet", shifted(month.releases))
     run = run_and_report(tmp_path, source, champions)
 
-    warnings = " ".join(w.text() for w in run.doc.find_all("div", class_="warn"))
+    warnings = " ".join(text(w) for w in run.doc.find_all("div", class_="warn"))
     assert "different from the people the models learned from in: " in warnings
     assert "age at release" in warnings and "previous sanctions" in warnings
     assert not run.doc.find_all("div", class_="ok")
-    drift_rows = run.doc.find_all("details")[1].find_all("table")[0].rows()[1:]
-    flagged = {r[1].text() for r in drift_rows if r[3].text() == "changed"}
+    drift_rows = rows(run.doc.find_all("details")[1].find("table"))[1:]
+    flagged = {text(r[1]) for r in drift_rows if text(r[3]) == "changed"}
     assert flagged == set(run.result.drift_flagged)
 
 
 def test_without_explanations_the_list_says_so(tmp_path, month, champions):
     run = run_and_report(tmp_path, month.write(tmp_path / "releases.parquet"), champions, explain=False)
     [table] = run.doc.find_all("table", class_="list")
-    headers = [cell.text() for cell in table.rows()[0]]
+    headers = [text(cell) for cell in rows(table)[0]]
     assert "main factors behind the chance of reoffending" not in headers
     assert "resettlement needs" in headers
-    assert "were not worked out for this run" in run.doc.text()
+    assert "were not worked out for this run" in text(run.doc)
 
 
 def test_an_empty_month_still_renders(tmp_path, month, champions):
@@ -232,5 +305,6 @@ def test_an_empty_month_still_renders(tmp_path, month, champions):
     result = score_file(source, tmp_path / "scores.csv", champions=champions)
     doc = parse_html(render_report(result, champions))
     assert cards(doc)["releases scored"] == "0"
-    assert "No releases were scored." in doc.text()
-    assert np.isclose(float(cards(doc)["proven reoffences expected from these people in the 12 months after release"]), 0)
+    assert "No releases were scored." in text(doc)
+    expected = cards(doc)["proven reoffences expected from these people in the 12 months after release"]
+    assert np.isclose(float(expected), 0)

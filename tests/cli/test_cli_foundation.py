@@ -22,7 +22,7 @@ def assert_clean_failure(result, *words):
     assert isinstance(result.exception, SystemExit)  # not an uncaught error
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert len(lines) == 1 and lines[0].startswith("Error: ")  # click.ClickException
     for word in words:
         assert word in lines[0]
 
@@ -198,7 +198,18 @@ def test_labels_honours_window_and_waiting_days(runner, label_folder, tmp_path):
     # window 20 and waiting 19 days: proven on day 40 = 20 + 20, one day too late
     result = runner.invoke(
         main,
-        ["labels", str(label_folder), "--as-of", "2025-01-01", "--out", str(out), "--window-days", "20", "--waiting-days", "19"],
+        [
+            "labels",
+            str(label_folder),
+            "--as-of",
+            "2025-01-01",
+            "--out",
+            str(out),
+            "--window-days",
+            "20",
+            "--waiting-days",
+            "19",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert out.read_text().splitlines()[1] == "r1,0,0,1"
@@ -206,7 +217,18 @@ def test_labels_honours_window_and_waiting_days(runner, label_folder, tmp_path):
     # waiting 20 days: proven on the last day, counts
     result = runner.invoke(
         main,
-        ["labels", str(label_folder), "--as-of", "2025-01-01", "--out", str(out), "--window-days", "20", "--waiting-days", "20"],
+        [
+            "labels",
+            str(label_folder),
+            "--as-of",
+            "2025-01-01",
+            "--out",
+            str(out),
+            "--window-days",
+            "20",
+            "--waiting-days",
+            "20",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert out.read_text().splitlines()[1] == "r1,1,1,1"
@@ -214,7 +236,18 @@ def test_labels_honours_window_and_waiting_days(runner, label_folder, tmp_path):
     # and eligibility moves with them: r1 + 40 days = 2020-02-10
     result = runner.invoke(
         main,
-        ["labels", str(label_folder), "--as-of", "2020-02-10", "--out", str(out), "--window-days", "20", "--waiting-days", "20"],
+        [
+            "labels",
+            str(label_folder),
+            "--as-of",
+            "2020-02-10",
+            "--out",
+            str(out),
+            "--window-days",
+            "20",
+            "--waiting-days",
+            "20",
+        ],
     )
     assert out.read_text().splitlines()[1:] == ["r1,1,1,", "r2,,,"]
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from riskmodel.records.audit import AuditStore
 from riskmodel.cli import main
+from riskmodel.records.audit import AuditStore
 from riskmodel.settings import Settings
 
 KEY = re.compile(r"rk_([0-9a-f]{12})_[A-Za-z0-9_-]{40,}")
@@ -74,8 +74,8 @@ def test_revoking_an_unknown_or_revoked_key_fails_cleanly(runner, key_id):
         _, _, key_id = create(runner, "panel")
         assert runner.invoke(main, ["keys", "revoke", key_id]).exit_code == 0
     result = runner.invoke(main, ["keys", "revoke", key_id])
-    assert result.exit_code == 2
-    assert result.stderr.strip() == f"error: no live key with id {key_id}"
+    assert result.exit_code == 1  # click.ClickException
+    assert result.stderr.strip() == f"Error: no live key with id {key_id}"
 
 
 def test_create_refuses_an_unknown_role(runner, store):

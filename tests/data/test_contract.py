@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import riskmodel.data.contract as contract_module
 from riskmodel._constants import (
     DIRECT_IDENTIFIERS,
     NEEDS_COLUMNS,
     OPTIONAL_RELEASE_COLUMNS,
+    RELEASE_COLUMNS,
     REOFFENCE_COLUMNS,
     REQUIRED_RELEASE_COLUMNS,
 )
@@ -24,8 +26,6 @@ from riskmodel.data.contract import (
     validate_releases,
     validate_reoffences,
 )
-
-import riskmodel.data.contract as contract_module
 
 
 @pytest.fixture(autouse=True, params=["row-by-row", "vectorised"])
@@ -47,7 +47,7 @@ OPTIONAL_NUMERIC = (
 
 def problems(result) -> list[tuple[int, str]]:
     """(line, column) of every reject entry."""
-    return list(zip(result.rejects["line"].astype(int), result.rejects["column"]))
+    return list(zip(result.rejects["line"].astype(int), result.rejects["column"], strict=True))
 
 
 def assert_reconciles(result) -> None:
@@ -219,8 +219,18 @@ def test_release_rule(make_releases, changes, column, reason):
 @pytest.mark.parametrize(
     ("text", "value"),
     [
-        ("true", 1.0), ("TRUE", 1.0), ("True", 1.0), ("yes", 1.0), ("YES", 1.0), ("yEs", 1.0),
-        ("1", 1.0), ("false", 0.0), ("FALSE", 0.0), ("no", 0.0), ("No", 0.0), ("0", 0.0),
+        ("true", 1.0),
+        ("TRUE", 1.0),
+        ("True", 1.0),
+        ("yes", 1.0),
+        ("YES", 1.0),
+        ("yEs", 1.0),
+        ("1", 1.0),
+        ("false", 0.0),
+        ("FALSE", 0.0),
+        ("no", 0.0),
+        ("No", 0.0),
+        ("0", 0.0),
         ("", np.nan),
     ],
 )
@@ -401,9 +411,7 @@ REOFFENCE_RULES = [
 
 @pytest.mark.parametrize(("changes", "column", "reason"), REOFFENCE_RULES)
 def test_reoffence_rule(make_reoffences, changes, column, reason):
-    result = validate_reoffences(
-        make_reoffences(3, changes={1: changes}), person_ids=pd.Series(["p1", "p2", "p3"])
-    )
+    result = validate_reoffences(make_reoffences(3, changes={1: changes}), person_ids=pd.Series(["p1", "p2", "p3"]))
 
     if column is None:
         assert result.rejects.empty and len(result.data) == 3
@@ -626,7 +634,7 @@ def test_chunks_catch_a_duplicate_across_chunks(tmp_path, make_releases, suffix)
     data, rejects = _validate_in_chunks(path, chunk_rows=2)
 
     first_line = 2 if suffix == ".csv" else 1
-    assert list(zip(rejects["line"], rejects["column"])) == [(first_line + 3, "release_id")]
+    assert list(zip(rejects["line"], rejects["column"], strict=True)) == [(first_line + 3, "release_id")]
     assert "duplicate" in rejects.loc[0, "reason"]
     assert data["release_id"].tolist() == ["r1", "r2", "r3", "r5"]
 
@@ -650,3 +658,118 @@ def test_iter_table_chunks_cover_every_row_once(tmp_path, make_releases):
     chunks = list(iter_table(tmp_path / "releases.csv", chunk_rows=3))
     assert [len(c) for c in chunks] == [3, 3, 1]
     assert pd.concat(chunks).index.tolist() == list(range(7))
+
+
+# --------------------------------------------------------------------------- the rules table
+
+
+def test_the_specs_declare_the_contracts_columns_once():
+    from riskmodel.data.contract import RELEASE_SPECS, REOFFENCE_SPECS
+
+    assert tuple(s.name for s in RELEASE_SPECS) == RELEASE_COLUMNS
+    assert tuple(s.name for s in RELEASE_SPECS if s.required) == REQUIRED_RELEASE_COLUMNS
+    assert tuple(s.name for s in REOFFENCE_SPECS) == REOFFENCE_COLUMNS
+    for specs in (RELEASE_SPECS, REOFFENCE_SPECS):
+        names = [s.name for s in specs]
+        for i, spec in enumerate(specs):
+            for bound in (spec.low, spec.high):
+                if isinstance(bound, str):  # a column bound is read before the column it bounds
+                    assert bound in names[:i], (spec.name, bound)
+
+
+@pytest.mark.parametrize(
+    "low, high, reason",
+    [
+        (10, 100, "must be 10 <= x <= 100"),
+        (0, None, "must be >= 0"),
+        (None, "age_at_release", "must be <= age_at_release"),
+        (0.5, "previous_sanctions", "must be 0.5 <= x <= previous_sanctions"),
+        (None, None, None),
+    ],
+)
+def test_a_range_reason_is_written_from_its_bounds(low, high, reason):
+    from riskmodel.data.contract import ColumnSpec
+
+    assert ColumnSpec("x", "number", low=low, high=high).range_reason == reason
+
+
+def test_a_spec_refuses_an_unknown_kind_and_a_category_without_values():
+    from riskmodel.data.contract import ColumnSpec
+
+    with pytest.raises(ValueError, match="kind"):
+        ColumnSpec("x", "percentage")
+    with pytest.raises(ValueError, match="allowed"):
+        ColumnSpec("x", "category", invalid="must be one of a, b")
+    assert ColumnSpec("x", "boolean").invalid == "not a boolean (true/false, yes/no, 1/0)"
+
+
+def test_the_table_drives_the_rules(make_releases, monkeypatch):
+    """Changing a spec changes what both parsing paths check (no second copy of a rule)."""
+    from dataclasses import replace
+
+    from riskmodel.data.contract import RELEASE_SPECS
+
+    stricter = tuple(replace(s, high=25) if s.name == "age_at_release" else s for s in RELEASE_SPECS)
+    monkeypatch.setattr(contract_module, "RELEASE_SPECS", stricter)
+    younger = {"age_at_release": "20", "age_at_index_conviction": "19"}
+    result = validate_releases(make_releases(2, changes={0: younger, 1: {**younger, "age_at_release": "26"}}))
+    assert problems(result) == [(3, "age_at_release")]
+    assert result.rejects.loc[0, "reason"] == "must be 10 <= x <= 25"
+
+
+# --------------------------------------------------------------------------- JSON release objects
+
+
+def json_release(**changes) -> dict:
+    from _helpers_root import root_conftest  # tests/ is on the path; a folder's conftest may shadow the root's
+
+    row = {**root_conftest().VALID_RELEASE, "age_at_release": 30, "needs_accommodation": True, "needs_family": None}
+    row.update(changes)
+    return {k: v for k, v in row.items() if v is not ...}
+
+
+def test_valid_json_releases_have_no_problems():
+    from riskmodel.data.contract import check_json_releases
+
+    assert check_json_releases([json_release(), json_release(release_id="r2")]) == []
+
+
+def test_a_json_release_that_is_not_an_object_or_holds_a_non_scalar_is_named_by_index():
+    from riskmodel.data.contract import check_json_releases
+
+    infinite = json_release(release_id="r3", age_at_release=float("inf"))
+    found = check_json_releases([json_release(sex=["M"]), 7, infinite])
+    assert [(p["index"], p["field"]) for p in found] == [
+        (0, "releases[0].sex"),
+        (1, "releases[1]"),
+        (2, "releases[2].age_at_release"),
+    ]
+    assert found[0]["rule"] == "must be a string, number, boolean or null" and found[0]["release_id"] == "r1"
+    assert found[1]["rule"] == "must be an object of contract columns"
+    assert found[2]["rule"] == "must be a finite number (JSON has no NaN or Infinity)" and found[2]["value"] == "inf"
+
+
+def test_json_columns_are_screened_like_a_files(make_releases):
+    """An identifier or an absent required column: the rows' problems, and the file's ContractError."""
+    from riskmodel.data.contract import check_json_releases
+
+    for column in sorted(DIRECT_IDENTIFIERS)[:3] + ["Date_Of_Birth "]:
+        found = check_json_releases([json_release(**{column: "x"})])
+        assert [p["field"] for p in found] == [f"releases[*].{column}"] and "direct identifier" in found[0]["rule"]
+        with pytest.raises(ContractError, match="direct identifier"):
+            validate_releases(make_releases(1).assign(**{column: "x"}))
+    for column in REQUIRED_RELEASE_COLUMNS + ("extra_n",):
+        rows = [json_release(extra_n=1), json_release(release_id="r2", extra_n=None)]
+        for row in rows:
+            row.pop(column, None)
+        found = check_json_releases(rows, extra_numeric=("extra_n",))
+        assert found == [{"field": f"releases[*].{column}", "rule": "required column is absent from every release"}]
+    # present in one release is present: its blank cells are the rows' problem
+    assert check_json_releases([json_release(sex=...), json_release(release_id="r2")]) == []
+
+
+def test_json_row_problems_come_before_column_problems():
+    from riskmodel.data.contract import check_json_releases
+
+    found = check_json_releases([json_release(name="x", sex={"a": 1})])
+    assert [p["field"] for p in found] == ["releases[0].sex"]

@@ -28,7 +28,10 @@ HERE = Path(__file__).resolve().parent
 SCORED_AT = "2000-01-01T00:00:00Z"
 
 #: pathway code (``needs_`` column without the prefix) and pathway words -> words
-_NEED_WORDS = {**{c.removeprefix("needs_"): w for c, w in NEEDS_PATHWAYS.items()}, **{w: w for w in NEEDS_PATHWAYS.values()}}
+_NEED_WORDS = {
+    **{c.removeprefix("needs_"): w for c, w in NEEDS_PATHWAYS.items()},
+    **{w: w for w in NEEDS_PATHWAYS.values()},
+}
 
 
 def _list(value: Any, sep: str = "; ") -> list:
@@ -43,7 +46,8 @@ def _list(value: Any, sep: str = "; ") -> list:
 
 
 def _normalise(record: dict[str, Any], *, structured_warnings: bool) -> dict[str, Any]:
-    out = {k: v for k, v in record.items() if k != "scored_at"}
+    # a Parquet null reads back as NaN, the stored JSON holds null: both are "unknown"
+    out = {k: None if isinstance(v, float) and pd.isna(v) else v for k, v in record.items() if k != "scored_at"}
     out["needs"] = [_NEED_WORDS[n] for n in _list(record.get("needs"))]
     warnings = _list(record.get("warnings"))
     if structured_warnings:
@@ -79,7 +83,9 @@ def test_batch_output_is_unchanged(trained_home, tmp_path):
     output = tmp_path / "scores.parquet"
     score_file(HERE / "month.csv", output, champions=load_champions(trained_home.settings), scored_at=SCORED_AT)
     actual = [_normalise(r, structured_warnings=True) for r in pd.read_parquet(output).to_dict(orient="records")]
-    expected = [_normalise(r, structured_warnings=False) for r in json.loads((HERE / "expected_batch.json").read_text())]
+    expected = [
+        _normalise(r, structured_warnings=False) for r in json.loads((HERE / "expected_batch.json").read_text())
+    ]
     assert any(r["warnings"] for r in expected) and any(r["needs"] for r in expected)
     _same(actual, expected)
 
@@ -96,6 +102,8 @@ def test_score_answers_are_unchanged(trained_home, tmp_path):
     finally:
         state.close()
         state.store.engine.dispose()
-    expected = [_normalise(r, structured_warnings=False) for r in json.loads((HERE / "expected_score.json").read_text())]
+    expected = [
+        _normalise(r, structured_warnings=False) for r in json.loads((HERE / "expected_score.json").read_text())
+    ]
     assert any(r["warnings"] for r in expected)
     _same(actual, expected)

@@ -40,11 +40,10 @@ def cli_serve_command(port: int) -> list[str]:
 
 
 def bentoml_serve_command(port: int) -> list[str]:
-    """``python -m bentoml serve service:RiskService --working-dir serving``."""
-    return [
-        sys.executable, "-m", "bentoml", "serve", "service:RiskService",
-        "--working-dir", str(SERVING), "--host", "127.0.0.1", "--port", str(port),
-    ]
+    """``python -m bentoml serve service:RiskService --working-dir serving`` (what ``riskmodel serve`` execs)."""
+    from riskmodel.cli import serve_command
+
+    return serve_command(port, "127.0.0.1")
 
 
 @dataclass
@@ -99,19 +98,24 @@ def launch_server(command: list[str], env: dict[str, str], log: Path, base: str)
     """Start a server process (see :meth:`Server.wait_ready`)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+        )
     return Server(base=base, process=process, log=log, env=env)
 
 
-def wait_ready(server: Server) -> Server:
-    """Wait (bounded) for ``/readyz``; on failure, stop the server and say why."""
+def wait_ready(server: Server, *, path: str = "/readyz") -> Server:
+    """Wait (bounded) for ``path`` to answer 200; on failure, stop the server and say why.
+
+    A server whose audit database is unreachable is never ready: wait for ``/livez``.
+    """
     deadline = time.monotonic() + READY_TIMEOUT_S
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
                 raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log_tail()}")
             try:
-                if client.get(f"{server.base}/readyz").status_code == 200:
+                if client.get(f"{server.base}{path}").status_code == 200:
                     return server
             except httpx.TransportError:
                 pass
@@ -132,7 +136,14 @@ def serve(tmp_path_factory) -> Iterator:
 
     started: list[Server] = []
 
-    def start(base_env: dict[str, str], *, command: str = "cli", audit_url: str | None = None, roles=("panel", "operator", "auditor"), wait: bool = True) -> Server:
+    def start(
+        base_env: dict[str, str],
+        *,
+        command: str = "cli",
+        audit_url: str | None = None,
+        roles=("panel", "operator", "auditor"),
+        wait: bool = True,
+    ) -> Server:
         work = tmp_path_factory.mktemp("server")
         env = server_env(base_env, work, audit_url=audit_url)
         keys, key_ids = {}, {}

@@ -15,14 +15,18 @@ from typing import Any
 
 import pandas as pd
 import pytest
-
 from servers import audit_rows, serve, sqlite_path, wait_ready  # noqa: F401  (serve is a fixture)
 
 pytestmark = pytest.mark.timeout(300)
 
 NUMERIC = (
-    "reoffence_probability", "harm_probability", "frequency_expected", "priority_score",
-    "priority_rank", "ogrs3_1y", "ogrs3_2y",
+    "reoffence_probability",
+    "harm_probability",
+    "frequency_expected",
+    "priority_score",
+    "priority_rank",
+    "ogrs3_1y",
+    "ogrs3_2y",
 )
 MODEL_FIELDS = ("reoffence_model", "harm_model", "frequency_model")
 
@@ -34,17 +38,19 @@ UNREACHABLE_AUDIT_DB = "postgresql+psycopg://riskmodel@127.0.0.1:1/riskmodel_aud
 
 
 @pytest.fixture(scope="module")
-def servers(serve, trained_home):
+def servers(serve, trained_home):  # noqa: F811  (serve: the fixture imported from servers)
     """Both servers of this module, started together.
 
     ``main``: ``riskmodel serve`` with a panel, an operator and an auditor key;
-    ``no_audit_db``: ``bentoml serve`` with an audit database nobody can reach.
+    ``no_audit_db``: ``bentoml serve`` with an audit database nobody can reach (alive, never ready).
     """
     launched = {
         "main": serve(trained_home.env(), command="cli", wait=False),
-        "no_audit_db": serve(trained_home.env(), command="bentoml", audit_url=UNREACHABLE_AUDIT_DB, roles=(), wait=False),
+        "no_audit_db": serve(
+            trained_home.env(), command="bentoml", audit_url=UNREACHABLE_AUDIT_DB, roles=(), wait=False
+        ),
     }
-    return {name: wait_ready(server) for name, server in launched.items()}
+    return {"main": wait_ready(launched["main"]), "no_audit_db": wait_ready(launched["no_audit_db"], path="/livez")}
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +89,7 @@ def _missing(value) -> bool:
 def assert_same_scores(answer: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
     """Every output field but ``scored_at``, numbers compared as numbers."""
     assert len(answer) == len(expected)
-    for got, want in zip(answer, expected):
+    for got, want in zip(answer, expected, strict=True):
         assert set(got) == set(want), set(got) ^ set(want)
         for name, value in want.items():
             if name == "scored_at":
@@ -94,13 +100,14 @@ def assert_same_scores(answer: list[dict[str, Any]], expected: list[dict[str, An
                 else:
                     assert got[name] == pytest.approx(float(value), rel=1e-12, abs=1e-12), (name, got["release_id"])
             elif name == "top_factors":
-                factors = json.loads(value)
-                assert len(got[name]) == len(factors)
-                for g, w in zip(got[name], factors):
+                assert len(got[name]) == len(value)
+                for g, w in zip(got[name], value, strict=True):
                     assert g["contribution"] == pytest.approx(w["contribution"], abs=1e-12)
-                    assert {k: v for k, v in g.items() if k != "contribution"} == {k: v for k, v in w.items() if k != "contribution"}
+                    assert {k: v for k, v in g.items() if k != "contribution"} == {
+                        k: v for k, v in w.items() if k != "contribution"
+                    }
             elif name in ("needs", "warnings"):
-                assert got[name] == ([] if not value else value.split("; ")), name
+                assert got[name] == value, name
             elif _missing(value):
                 assert got[name] is None, (name, got[name])
             else:
@@ -197,7 +204,7 @@ def test_concurrent_clients_each_get_their_own_answer_and_record(server, champio
     after = audit_rows(server.audit_url)
     by_request = {r["request_id"]: r for r in after[len(before) :]}
     assert len(by_request) == sum(1 for *_, status in plan if status == 200)
-    for (role, releases, status), response in zip(plan, responses):
+    for (role, releases, status), response in zip(plan, responses, strict=True):
         assert response.status_code == status, response.text
         if status != 200:
             continue
@@ -221,7 +228,9 @@ def test_concurrent_clients_each_get_their_own_answer_and_record(server, champio
     ],
     ids=["no-header", "empty-bearer", "wrong-key", "basic-auth", "no-scheme"],
 )
-@pytest.mark.parametrize("method, path", [("POST", "/score"), ("GET", "/model"), ("GET", "/audit"), ("POST", "/reload")])
+@pytest.mark.parametrize(
+    "method, path", [("POST", "/score"), ("GET", "/model"), ("GET", "/audit"), ("POST", "/reload")]
+)
 def test_without_a_valid_key_401_and_nothing_recorded(server, text_rows, headers, method, path):
     before = count(server)
     with server.client() as client:
@@ -314,7 +323,11 @@ BAD_ROWS = {
     "fractional-sanctions": ({"previous_sanctions": 2.5}, "releases[0].previous_sanctions", "integer"),
     "unknown-offence": ({"index_offence": "jaywalking"}, "releases[0].index_offence", "offence group"),
     "bad-boolean": ({"needs_accommodation": "maybe"}, "releases[0].needs_accommodation", "boolean"),
-    "first-sanction-after-release": ({"age_at_first_sanction": "99"}, "releases[0].age_at_first_sanction", "age_at_release"),
+    "first-sanction-after-release": (
+        {"age_at_first_sanction": "99"},
+        "releases[0].age_at_first_sanction",
+        "age_at_release",
+    ),
     "missing-required-column": ({"previous_sanctions": ...}, "previous_sanctions", "absent"),
     "direct-identifier-name": ({"name": "John Smith"}, "name", "direct identifier"),
     "direct-identifier-any-case": ({"NHS_Number": "943 476 5919"}, "NHS_Number", "direct identifier"),
@@ -385,7 +398,9 @@ def test_non_finite_numbers_are_refused_not_a_500(server, text_rows, literal):
 def test_too_many_releases_are_refused(server, text_rows):
     from riskmodel.service.state import MAX_RELEASES_PER_REQUEST
 
-    rows = pd.concat([text_rows] * (MAX_RELEASES_PER_REQUEST // len(text_rows) + 1)).iloc[: MAX_RELEASES_PER_REQUEST + 1]
+    rows = pd.concat([text_rows] * (MAX_RELEASES_PER_REQUEST // len(text_rows) + 1)).iloc[
+        : MAX_RELEASES_PER_REQUEST + 1
+    ]
     with server.client("panel") as client:
         response = post_score(client, rows.to_dict(orient="records"))
     assert response.status_code == 422
@@ -404,7 +419,11 @@ def test_audit_limit_out_of_range_is_422(server):
 def test_every_answered_request_is_audited_with_its_outputs(server, text_rows, trained_home):
     before = audit_rows(server.audit_url)
     answers = []
-    for role, rows in (("panel", text_rows.iloc[400:403]), ("operator", text_rows.iloc[403:404]), ("panel", text_rows.iloc[404:409])):
+    for role, rows in (
+        ("panel", text_rows.iloc[400:403]),
+        ("operator", text_rows.iloc[403:404]),
+        ("panel", text_rows.iloc[404:409]),
+    ):
         with server.client(role) as client:
             response = post_score(client, rows.to_dict(orient="records"))
         assert response.status_code == 200
@@ -412,7 +431,7 @@ def test_every_answered_request_is_audited_with_its_outputs(server, text_rows, t
     after = audit_rows(server.audit_url)
     assert len(after) == len(before) + len(answers)
     versions = {t: f"riskmodel-{t}/{v}" for t, v in trained_home.versions.items()}
-    for record, (role, rows, response) in zip(after[len(before) :], answers):
+    for record, (role, rows, response) in zip(after[len(before) :], answers, strict=True):
         assert record["key_id"] == server.key_ids[role]
         assert record["role"] == role
         assert json.loads(record["release_ids"]) == list(rows["release_id"])
@@ -485,6 +504,16 @@ def test_503_when_the_audit_database_is_unreachable(server_without_audit_db, tex
         assert client.post("/score", json={"releases": [text_rows.iloc[0].to_dict()]}).status_code == 401
 
 
+def test_not_ready_while_the_audit_database_is_unreachable(server, server_without_audit_db):
+    with server_without_audit_db.client() as client:
+        assert client.get("/livez").status_code == 200
+        response = client.get("/readyz")
+    assert response.status_code == 503, response.text
+    assert "__is_ready__" in response.text
+    with server.client() as client:
+        assert client.get("/readyz").status_code == 200
+
+
 # --------------------------------------------------------------------------- model, health, metrics
 
 
@@ -518,7 +547,7 @@ def test_metrics_are_prometheus_text(server, text_rows):
         response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eEinfaNI]+( \d+)?$')
+    sample = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eEinfaNI]+( \d+)?$")
     lines = [line for line in response.text.splitlines() if line]
     assert any(line.startswith("# TYPE ") for line in lines)
     for line in lines:

@@ -12,7 +12,6 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-
 from servers import serve  # noqa: F401  (a fixture)
 
 PG_URL = os.environ.get("RISKMODEL_TEST_DATABASE_URL")
@@ -61,7 +60,9 @@ def test_scoring_is_audited_in_postgresql(serve, trained_home, pg_audit_url):  #
         (record,) = records()
         assert record["key_id"] == server.key_ids["panel"] and record["role"] == "panel"
         assert json.loads(record["release_ids"]) == list(rows["release_id"])
-        assert json.loads(record["model_versions"]) == {t: f"riskmodel-{t}/{v}" for t, v in trained_home.versions.items()}
+        assert json.loads(record["model_versions"]) == {
+            t: f"riskmodel-{t}/{v}" for t, v in trained_home.versions.items()
+        }
         assert json.loads(record["outputs"]) == response.json()
         with server.client("auditor") as client:
             (audited,) = client.get("/audit").json()

@@ -11,10 +11,10 @@ import threading
 import time
 
 import pytest
-
 from _helpers_root import root_conftest
-from riskmodel.data.contract import find_table, read_table
 from servers import serve  # noqa: F401  (a fixture)
+
+from riskmodel.data.contract import find_table, read_table
 
 build_trained_home = root_conftest().build_trained_home
 
@@ -55,7 +55,14 @@ def test_reload_to_a_new_champion_fails_no_request_and_mixes_no_versions(serve, 
                 sent = time.monotonic()
                 response = client.post("/score", json={"releases": batch})
                 answered = time.monotonic()
-                results.append((sent, answered, response.status_code, versions_of(response.json()) if response.status_code == 200 else set()))
+                results.append(
+                    (
+                        sent,
+                        answered,
+                        response.status_code,
+                        versions_of(response.json()) if response.status_code == 200 else set(),
+                    )
+                )
                 i += 1
 
     worker = threading.Thread(target=keep_scoring, daemon=True)
@@ -89,7 +96,10 @@ def test_reload_to_a_new_champion_fails_no_request_and_mixes_no_versions(serve, 
 
     with server.client("panel") as client:
         model = client.get("/model").json()
-    assert tuple(f"{m['name']}/{m['version']}" for m in (model["models"][t] for t in ("reoffence", "harm", "frequency"))) == new
+    assert (
+        tuple(f"{m['name']}/{m['version']}" for m in (model["models"][t] for t in ("reoffence", "harm", "frequency")))
+        == new
+    )
 
     # The reload reached one worker process; every worker serves the new set now.
     seen: dict[str, set] = {}

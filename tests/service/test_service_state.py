@@ -56,11 +56,14 @@ def test_requests_scored_together_answer_as_if_alone(state, keys, rows):
         ("operator", rows[13:40]),
     ]
     before = state.store.count_requests()
-    jobs = [_Job(releases=list(releases), future=Future(), authorization=keys.get(role) if role else None) for role, releases in requests]
+    jobs = [
+        _Job(releases=list(releases), future=Future(), authorization=keys.get(role) if role else None)
+        for role, releases in requests
+    ]
     state._answer(jobs)
     assert all(job.future.done() for job in jobs)
     expected_status = [200, 200, 422, 403, 401, 200, 422, 200]
-    for job, (role, releases), status in zip(jobs, requests, expected_status):
+    for job, (_, releases), status in zip(jobs, requests, expected_status, strict=True):
         if status == 200:
             scored = job.future.result()
             answer = json.loads(scored.body)
@@ -73,9 +76,11 @@ def test_requests_scored_together_answer_as_if_alone(state, keys, rows):
     records = state.store.requests(limit=4 + 4)
     # 4 answered together, then the 4 oracle requests answered alone
     together = records[4:][::-1]
-    answered = [(role, job) for job, (role, _), status in zip(jobs, requests, expected_status) if status == 200]
+    answered = [
+        (role, job) for job, (role, _), status in zip(jobs, requests, expected_status, strict=True) if status == 200
+    ]
     assert state.store.count_requests() == before + 4 + 4
-    for record, (role, job) in zip(together, answered):
+    for record, (role, job) in zip(together, answered, strict=True):
         scored = job.future.result()
         assert record["request_id"] == scored.request_id
         assert record["role"] == role
@@ -93,16 +98,16 @@ def test_a_request_alone_in_the_queue_is_answered(state, keys, rows):
 
 
 def test_large_requests_split_over_two_threads_score_like_one_call(state, trained_home):
-    from riskmodel.service import state as service
     from riskmodel.data.contract import find_table, read_table
-    from riskmodel.scoring.scoring import OUTPUT_COLUMNS, score_frame, validate_for_scoring
-    from riskmodel.service.state import render_rows
+    from riskmodel.scoring.output import render_rows, to_frame
+    from riskmodel.scoring.scoring import score_frame, validate_for_scoring
+    from riskmodel.service import state as service
 
     many = read_table(find_table(trained_home.data, "releases")).iloc[:600]
     table = validate_for_scoring(many, state.champions)
     assert len(table.data) >= 2 * service.PARALLEL_FROM_ROWS
     columns = state._score_columns(table.data, state.champions)
-    split = pd.DataFrame({c: columns[c] for c in OUTPUT_COLUMNS}, index=range(len(table.data)))
+    split = to_frame(columns)
     whole = score_frame(table.data, state.champions)
     pd.testing.assert_frame_equal(split.drop(columns="scored_at"), whole.drop(columns="scored_at"))
     assert render_rows(columns) == render_rows(whole.assign(scored_at=columns["scored_at"]))
@@ -157,7 +162,63 @@ def test_a_request_that_breaks_scoring_fails_alone(state, keys, rows, monkeypatc
     monkeypatch.setattr(service, "score_columns", fragile)
     jobs = [_Job(releases=rows[i : i + 2], future=Future(), authorization=keys["panel"]) for i in (0, 2, 4)]
     state._answer(jobs)
-    assert [r["release_id"] for r in json.loads(jobs[0].future.result().body)] == [rows[0]["release_id"], rows[1]["release_id"]]
-    assert [r["release_id"] for r in json.loads(jobs[2].future.result().body)] == [rows[4]["release_id"], rows[5]["release_id"]]
+    assert [r["release_id"] for r in json.loads(jobs[0].future.result().body)] == [
+        rows[0]["release_id"],
+        rows[1]["release_id"],
+    ]
+    assert [r["release_id"] for r in json.loads(jobs[2].future.result().body)] == [
+        rows[4]["release_id"],
+        rows[5]["release_id"],
+    ]
     with pytest.raises(FloatingPointError):
         jobs[1].future.result()
+
+
+def test_release_objects_are_checked_by_the_contract_and_refused_whole(state, rows):
+    with pytest.raises(ServiceError) as refused:
+        state.precheck([rows[0], dict(rows[1], sex=["M"])], state.champions)
+    assert refused.value.status == 422
+    assert refused.value.body["error"] == "invalid releases: releases[1].sex: must be a string, number, boolean or null"
+    without = [{k: v for k, v in row.items() if k != "index_offence"} for row in rows[:2]]
+    with pytest.raises(ServiceError) as refused:
+        state.precheck([dict(without[0], surname="Smith"), without[1]], state.champions)
+    assert refused.value.body["error"].startswith("releases refused: releases[*].surname: direct identifier refused")
+    assert [p["field"] for p in refused.value.body["problems"]] == ["releases[*].surname", "releases[*].index_offence"]
+
+
+# --------------------------------------------------------------------------- readiness
+
+#: Nothing listens on port 1: a connection is refused at once.
+UNREACHABLE_POSTGRES = "postgresql+psycopg://riskmodel@127.0.0.1:1/riskmodel_audit"
+
+
+def test_ready_when_the_champions_are_loaded_and_the_audit_store_answers(state):
+    assert state.ready() is True
+
+
+@pytest.mark.parametrize("where", ["postgresql", "sqlite-missing-folder"])
+def test_not_ready_while_the_audit_store_cannot_be_reached(trained_home, tmp_path, where):
+    url = UNREACHABLE_POSTGRES if where == "postgresql" else f"sqlite:///{tmp_path / 'missing' / 'audit.db'}"
+    state = ServiceState(replace(trained_home.settings, audit_url=url))
+    try:
+        assert state.champions.info  # loaded: only the store is missing
+        assert state.ready() is False
+    finally:
+        state.close()
+        state.store.engine.dispose()
+
+
+def test_readiness_follows_the_audit_store(trained_home, tmp_path):
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    state = ServiceState(replace(trained_home.settings, audit_url=f"sqlite:///{folder / 'audit.db'}"))
+    try:
+        assert state.ready() is True
+        state.store.engine.dispose()  # a pooled connection would keep the moved file open
+        folder.rename(tmp_path / "moved")
+        assert state.ready() is False
+        (tmp_path / "moved").rename(folder)
+        assert state.ready() is True
+    finally:
+        state.close()
+        state.store.engine.dispose()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import pickle
+import subprocess
+import sys
+from datetime import date
+
 import pytest
 import yaml
 from click.testing import CliRunner
+from training_helpers import REPO
 
 from riskmodel.cli import main
 from riskmodel.modelling.config import TrainConfig, config_from_dict, config_to_dict, load_config
-from training_helpers import REPO
 
 CONFIG_YAML = REPO / "training" / "config.yaml"
 
@@ -72,10 +77,57 @@ def test_unknown_or_malformed_settings_are_refused_with_a_message_naming_them(da
     assert named in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"gates": {"min_auc": "high"}}, "gates.min_auc: Input should be a valid number"),
+        ({"gates": {"min_auc": True}}, "gates.min_auc: expected a number, got True"),
+        (
+            {"gates": {"calibration_slope": [0.8, 1.0, 1.2]}},
+            "gates.calibration_slope: Tuple should have at most 2 items",
+        ),
+        ({"reoffence_from_counts": 1}, "reoffence_from_counts: Input should be a valid boolean"),
+        ({"fairness_thresholds": {"harm": "x"}}, "fairness_thresholds.harm: Input should be a valid number"),
+        ({"scoring": 3}, "scoring: Input should be a valid dictionary"),
+        ({"extra_numeric": "x"}, "extra_numeric: Input should be a valid tuple"),
+        ({"labels": {"window_days": 0}}, "labels.window_days: Input should be greater than or equal to 1"),
+        ({"labels": {"waiting_days": False}}, "labels.waiting_days: expected a number of days, got False"),
+    ],
+)
+def test_wrong_types_are_refused_with_the_path_of_the_key(data, message):
+    with pytest.raises(ValueError) as error:
+        config_from_dict(data)
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)  # one line, for the CLI
+
+
+def test_every_mistake_is_named_not_only_the_first():
+    with pytest.raises(ValueError) as error:
+        config_from_dict({"gates": {"min_acu": 0.7}, "seed": "x"})
+    message = str(error.value)
+    assert "gates.min_acu: unknown setting" in message and "seed: Input should be a valid integer" in message
+
+
+def test_a_configuration_survives_pickling_with_the_models():
+    # the champions (scoring config inside) travel to worker processes by pickle
+    config = config_from_dict({"scoring": {"capacity": 20}, "split": {"test_from": "2020-02-01"}})
+    again = pickle.loads(pickle.dumps(config))
+    assert again == config and again.scoring.capacity == 20 and again.split.test_from == date(2020, 2, 1)
+
+
+def test_the_configuration_module_needs_no_model_code():
+    code = (
+        "import sys, riskmodel.modelling.config as c; c.TrainConfig(); "
+        "print(sorted(m for m in sys.modules if m in ('lightgbm', 'riskmodel.modelling.models')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
 def test_load_config_names_the_file_and_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"gates": {"min_acu": 0.7}}))
-    with pytest.raises(ValueError, match=r"bad\.yaml: gates: unknown setting\(s\) \['min_acu'\]"):
+    with pytest.raises(ValueError, match=r"bad\.yaml: gates\.min_acu: unknown setting; known: auc_tolerance, "):
         load_config(bad)
 
 
@@ -91,9 +143,15 @@ def test_train_cli_refuses_a_bad_config_with_one_clear_line(tmp_path):
     bad.write_text(yaml.safe_dump({"params": {"default": {"num_leafs": 7}}}))
     data = tmp_path / "data"
     data.mkdir()
-    result = CliRunner().invoke(main, ["train", "--data", str(data), "--as-of", "2025-01-01", "--config", str(bad)], env={"RISKMODEL_HOME": str(tmp_path / "home")})
-    assert result.exit_code == 2
-    assert "configuration:" in result.output and "num_leafs" in result.output
+    result = CliRunner().invoke(
+        main,
+        ["train", "--data", str(data), "--as-of", "2025-01-01", "--config", str(bad)],
+        env={"RISKMODEL_HOME": str(tmp_path / "home")},
+    )
+    assert result.exit_code == 1  # click.ClickException
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: configuration: ")
+    assert "params.default: unknown LightGBM parameter(s) ['num_leafs']" in line
     assert "Traceback" not in result.output
 
 
@@ -102,5 +160,6 @@ def test_window_flags_override_the_config_file_and_leave_the_rest():
     changed = config.with_labels(window_days=300, harm_window_days=None, waiting_days=None)
     assert (changed.labels.window_days, changed.labels.waiting_days) == (300, 100)
     assert changed.labels.harm_window_days == TrainConfig().labels.harm_window_days
-    with pytest.raises(ValueError, match="window_days"):
+    expected = r"^labels\.window_days: Input should be greater than or equal to 1 \(got 0\)$"
+    with pytest.raises(ValueError, match=expected):
         config.with_labels(window_days=0)

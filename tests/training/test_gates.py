@@ -4,7 +4,7 @@ with every failed gate and its figure and nothing changes, an equal one passes."
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mlflow
 import pandas as pd
@@ -12,15 +12,16 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
+from training_helpers import TEST_CONFIG, alias_version, home_env, registry_snapshot, shuffled_history
 
 from riskmodel.cli import main
+from riskmodel.data.synth import generate_cohort, write_cohort
 from riskmodel.modelling.config import config_from_dict
 from riskmodel.modelling.models import TARGETS
-from riskmodel.modelling.registry import CANDIDATE, CHAMPION, connect, log_training, model_name
+from riskmodel.modelling.registry import CANDIDATE, CHAMPION, connect, model_name
+from riskmodel.modelling.train import default_test_from
+from riskmodel.modelling.workflow import train_and_register
 from riskmodel.settings import Settings
-from riskmodel.data.synth import generate_cohort
-from riskmodel.modelling.train import default_test_from, train_models
-from training_helpers import TEST_CONFIG, alias_version, home_env, registry_snapshot, shuffled_history
 
 
 @dataclass
@@ -51,26 +52,31 @@ def story(tmp_path_factory):
     gates_file.write_text(yaml.safe_dump({"gates": STORY_GATES}))
     cohort = generate_cohort(2500, seed=21)
     good = config_from_dict({**TEST_CONFIG, "params": {"default": {"n_estimators": 80, "learning_rate": 0.1}}})
-    crippled = config_from_dict({**TEST_CONFIG, "params": {"default": {"n_estimators": 3, "num_leaves": 3, "early_stopping_rounds": 0}}})
+    crippled = config_from_dict(
+        {**TEST_CONFIG, "params": {"default": {"n_estimators": 3, "num_leaves": 3, "early_stopping_rounds": 0}}}
+    )
+    # The releases as extracted, and the same with the training period's histories shuffled.
+    history, shuffled = root / "history", root / "shuffled"
+    write_cohort(cohort, history)
+    before = default_test_from(cohort.as_of, good)
+    write_cohort(replace(cohort, releases=shuffled_history(cohort.releases, before=before)), shuffled)
 
-    def train(config, releases=None, run_name=None):
-        releases = cohort.releases if releases is None else releases
-        result = train_models(releases, cohort.reoffences, as_of=cohort.as_of, config=config)
-        rows = releases.loc[releases["release_date"] < pd.Timestamp(result.split["test_from"])]
-        return log_training(result, settings, training_rows=rows, run_name=run_name)
+    def train(config, folder=history, run_name=None):
+        train_and_register(folder, settings=settings, as_of=cohort.as_of, config=config, run_name=run_name)
 
     def promote_cli():
         before = registry_snapshot(settings)
         candidate = {t: alias_version(settings, t, CANDIDATE) for t in TARGETS}
         champion = {t: alias_version(settings, t, CHAMPION) for t in TARGETS}
         result = CliRunner().invoke(main, ["promote", "--config", str(gates_file)], env=home_env(root))
-        return Promotion(result.exit_code, result.stdout, result.stderr, before, registry_snapshot(settings), candidate, champion)
+        return Promotion(
+            result.exit_code, result.stdout, result.stderr, before, registry_snapshot(settings), candidate, champion
+        )
 
     steps = {}
     train(good, run_name="good")
     steps["first"] = promote_cli()
-    test_from = default_test_from(cohort.as_of, good)
-    train(good, releases=shuffled_history(cohort.releases, before=test_from), run_name="shuffled training history")
+    train(good, folder=shuffled, run_name="shuffled training history")
     steps["shuffled"] = promote_cli()
     train(crippled, run_name="crippled")
     steps["crippled"] = promote_cli()
@@ -141,14 +147,18 @@ def test_a_crippled_model_fails_the_relative_gate_on_the_same_test_rows(story):
     version, champion = refused.candidate["reoffence"], refused.champion_before["reoffence"]
     client = connect(settings)
     run_id = client.get_model_version(model_name("reoffence"), version).run_id
-    rows = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="reoffence/test_rows.parquet"))
+    rows = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="reoffence/test_rows.parquet")
+    )
     y = rows.pop("__outcome").to_numpy()
     rows.pop("__count")
     new = mlflow.sklearn.load_model(f"models:/{model_name('reoffence')}/{version}")
     old = mlflow.sklearn.load_model(f"models:/{model_name('reoffence')}/{champion}")
     auc_new, auc_old = roc_auc_score(y, new.predict(rows)), roc_auc_score(y, old.predict(rows))
     assert auc_new < auc_old - STORY_GATES.get("auc_tolerance", 0.01)
-    expected = f"reoffence v{version}: AUC {auc_new:.4f} vs champion v{champion} {auc_old:.4f} on the same {len(y)} test rows"
+    expected = (
+        f"reoffence v{version}: AUC {auc_new:.4f} vs champion v{champion} {auc_old:.4f} on the same {len(y)} test rows"
+    )
     assert any(f.startswith(expected) for f in _failures(refused)), _failures(refused)
     # the crippled model is still calibrated, so this refusal is the relative gate's doing
     assert auc_new >= STORY_GATES["min_auc"]

@@ -12,8 +12,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.models import Model
 
-from riskmodel.modelling.config import config_to_dict
 from riskmodel.data.contract import load_cohort
+from riskmodel.modelling.config import config_to_dict
 from riskmodel.modelling.features import MONOTONE_INCREASING
 from riskmodel.modelling.models import BINARY_TARGETS, TARGETS
 from riskmodel.modelling.registry import CANDIDATE, EXPERIMENT, connect, model_name
@@ -33,7 +33,9 @@ def run(trained_home):
 @pytest.fixture(scope="module")
 def artifacts(run, tmp_path_factory):
     client, info = run
-    return Path(mlflow.artifacts.download_artifacts(run_id=info.info.run_id, dst_path=str(tmp_path_factory.mktemp("artifacts"))))
+    return Path(
+        mlflow.artifacts.download_artifacts(run_id=info.info.run_id, dst_path=str(tmp_path_factory.mktemp("artifacts")))
+    )
 
 
 def test_one_run_in_the_riskmodel_experiment_under_the_home(trained_home, run):
@@ -72,9 +74,22 @@ def test_metrics_cover_every_scorer_and_the_fairness_gaps(run):
     metrics = info.data.metrics
     for target in ("reoffence", "harm"):
         for scorer in ("model", "baseline", "ogrs3", "oracle"):
-            for figure in ("auc", "auc_low", "auc_high", "brier", "log_loss", "calibration_intercept", "calibration_slope", "ece", "capture_at_10", "precision_at_capacity"):
+            for figure in (
+                "auc",
+                "auc_low",
+                "auc_high",
+                "brier",
+                "log_loss",
+                "calibration_intercept",
+                "calibration_slope",
+                "ece",
+                "capture_at_10",
+                "precision_at_capacity",
+            ):
                 assert f"{target}.{scorer}.{figure}" in metrics, (target, scorer, figure)
-        assert metrics[f"{target}.model.auc_low"] <= metrics[f"{target}.model.auc"] <= metrics[f"{target}.model.auc_high"]
+        assert (
+            metrics[f"{target}.model.auc_low"] <= metrics[f"{target}.model.auc"] <= metrics[f"{target}.model.auc_high"]
+        )
     assert "reoffence.fairness.age_band.calibration_in_the_large_gap" in metrics
     assert "reoffence.fairness.age_band.calibration_in_the_large_gap_se" in metrics
     for scorer in ("model", "baseline", "ogrs3", "oracle"):
@@ -101,12 +116,25 @@ def test_each_model_has_its_features_plots_tables_and_card(trained_home, artifac
         big = table.loc[~table["small_group"], "calibration_in_the_large"].dropna()
         logged = f"{target}.fairness.{grouping}.calibration_in_the_large_gap" in info.data.metrics
         assert logged == (len(big) >= 2), grouping  # a gap only where two groups are big enough
-        for column in ("auc", "calibration_in_the_large", "false_positive_rate", "false_negative_rate", "top_n_selection_rate", "small_group"):
+        for column in (
+            "auc",
+            "calibration_in_the_large",
+            "false_positive_rate",
+            "false_negative_rate",
+            "top_n_selection_rate",
+            "small_group",
+        ):
             assert column in table.columns
     assert {"White", "Black"} <= set(pd.read_csv(folder / "fairness_ethnicity.csv", index_col=0).index)
     card = (folder / "model_card.md").read_text()
     assert card.startswith(f"# Model card: riskmodel-{target}")
-    for section in ("## Intended use", "## Data", "## Performance on the test period", "## Fairness audit", "## Limits"):
+    for section in (
+        "## Intended use",
+        "## Data",
+        "## Performance on the test period",
+        "## Fairness audit",
+        "## Limits",
+    ):
         assert section in card
     assert info.data.tags["data_fingerprint"][:16] in card
     assert "Ethnicity is never a feature" in card

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from riskmodel.data.synth import generate_cohort
 from riskmodel.modelling.config import TrainConfig
 from riskmodel.modelling.features import MONOTONE_INCREASING, ReleaseFeatures
 from riskmodel.modelling.models import TARGETS
 from riskmodel.modelling.registry import load_champions
-from riskmodel.data.synth import generate_cohort
 from riskmodel.modelling.train import train_models
 
 HISTORY = ("previous_sanctions", "previous_custodial_sentences", "previous_violent_sanctions", "previous_breaches")
@@ -28,7 +26,7 @@ def champion_models(trained_home):
 def default_models():
     """The three models as the product's default settings train them, on a fresh cohort."""
     cohort = generate_cohort(3000, seed=33)
-    config = replace(TrainConfig(), n_boot=0)
+    config = TrainConfig(n_boot=0)
     result = train_models(cohort.releases, cohort.reoffences, as_of=cohort.as_of, config=config)
     return {target: tr.model for target, tr in result.targets.items()}
 
@@ -37,7 +35,7 @@ def default_models():
 def binary_reoffence_model():
     """The reoffence model fitted to the binary outcome (``reoffence_from_counts: false``)."""
     cohort = generate_cohort(3000, seed=34)
-    config = replace(TrainConfig(), n_boot=0, reoffence_from_counts=False)
+    config = TrainConfig(n_boot=0, reoffence_from_counts=False)
     result = train_models(cohort.releases, cohort.reoffences, as_of=cohort.as_of, config=config, targets=("reoffence",))
     return {"reoffence": result.targets["reoffence"].model}
 
@@ -57,8 +55,12 @@ def _sweep(model, rows: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def test_the_history_features_are_the_constrained_ones():
-    features = ReleaseFeatures().fit(pd.DataFrame({"sex": ["M"], "age_at_release": [30.0], "previous_sanctions": [1.0], "index_offence": ["other"]}))
-    constrained = {n for n, c in zip(features.feature_names_out_, features.monotone_constraints()) if c == 1}
+    features = ReleaseFeatures().fit(
+        pd.DataFrame({"sex": ["M"], "age_at_release": [30.0], "previous_sanctions": [1.0], "index_offence": ["other"]})
+    )
+    constrained = {
+        n for n, c in zip(features.feature_names_out_, features.monotone_constraints(), strict=True) if c == 1
+    }
     assert set(HISTORY) <= constrained == set(MONOTONE_INCREASING)
     assert all(c in (0, 1) for c in features.monotone_constraints())
 
@@ -72,7 +74,8 @@ def test_more_history_never_lowers_any_score(request, which, column, base_rows):
         steps = np.diff(scores, axis=1)
         worst = np.unravel_index(np.argmin(steps), steps.shape)
         assert steps.min() >= -1e-12, (
-            f"{target}: {column} {SWEEP[worst[1]]:.0f} -> {SWEEP[worst[1]] + 1:.0f} lowers the score of base row {worst[0]} by {-steps.min():.3g}"
+            f"{target}: {column} {SWEEP[worst[1]]:.0f} -> {SWEEP[worst[1]] + 1:.0f}"
+            f" lowers the score of base row {worst[0]} by {-steps.min():.3g}"
         )
         if column == "previous_sanctions":  # and the sweep is not trivially flat
             assert (scores[:, -1] > scores[:, 0]).mean() > 0.5, target
@@ -80,7 +83,12 @@ def test_more_history_never_lowers_any_score(request, which, column, base_rows):
 
 def test_more_sanctions_never_lower_a_score_with_the_other_history_unknown(champion_models, base_rows):
     rows = base_rows.head(100).copy()
-    for column in ("previous_custodial_sentences", "previous_violent_sanctions", "previous_breaches", "age_at_first_sanction"):
+    for column in (
+        "previous_custodial_sentences",
+        "previous_violent_sanctions",
+        "previous_breaches",
+        "age_at_first_sanction",
+    ):
         rows[column] = pd.NA if rows[column].dtype.name in ("Int64", "boolean") else np.nan
     for target in TARGETS:
         assert np.diff(_sweep(champion_models[target], rows, "previous_sanctions"), axis=1).min() >= -1e-12, target

@@ -7,14 +7,14 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from training_helpers import FAST_CONFIG
 
 import riskmodel.modelling.train as train_module
-from riskmodel.modelling.config import TrainConfig, config_from_dict
 from riskmodel.data.labels import derive_labels
-from riskmodel.modelling.models import TARGETS, CalibratedModel
 from riskmodel.data.synth import generate_cohort
+from riskmodel.modelling.config import TrainConfig, config_from_dict
+from riskmodel.modelling.models import TARGETS, CalibratedModel
 from riskmodel.modelling.train import default_test_from, time_split, train_models
-from training_helpers import FAST_CONFIG
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,15 @@ def spied(cohort):
     )
 
     def pipeline(target, X, y, *, X_valid=None, y_valid=None, **kwargs):
-        seen["pipeline"].append((target, X["release_id"].tolist(), np.asarray(y, float), None if X_valid is None else X_valid["release_id"].tolist(), np.asarray(y_valid, float)))
+        seen["pipeline"].append(
+            (
+                target,
+                X["release_id"].tolist(),
+                np.asarray(y, float),
+                None if X_valid is None else X_valid["release_id"].tolist(),
+                np.asarray(y_valid, float),
+            )
+        )
         return real_pipeline(target, X, y, X_valid=X_valid, y_valid=y_valid, **kwargs)
 
     def baseline(target, X, y):

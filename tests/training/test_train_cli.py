@@ -10,16 +10,16 @@ import mlflow
 import pytest
 import yaml
 from click.testing import CliRunner
+from training_helpers import FAST_CONFIG, REPO, alias_version, home_env, subprocess_env
 
 from riskmodel.cli import main
-from riskmodel.modelling.config import TrainConfig
 from riskmodel.data.labels import LabelConfig, derive_labels
+from riskmodel.data.synth import generate_cohort, write_cohort
+from riskmodel.modelling.config import TrainConfig
 from riskmodel.modelling.models import TARGETS
 from riskmodel.modelling.registry import CANDIDATE, CHAMPION, connect
-from riskmodel.settings import Settings
-from riskmodel.data.synth import generate_cohort, write_cohort
 from riskmodel.modelling.train import time_split
-from training_helpers import FAST_CONFIG, REPO, alias_version, home_env, subprocess_env
+from riskmodel.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,14 @@ def small(tmp_path_factory):
     return cohort, data, config
 
 
+def _train_args(cohort, data, config, *extra: str) -> list[str]:
+    return ["train", "--data", str(data), "--as-of", cohort.as_of.isoformat(), "--config", str(config), *extra]
+
+
 def test_train_cli_trains_logs_and_registers_with_window_flags_over_the_config(tmp_path, small):
     cohort, data, config = small
     home = tmp_path / "home"
-    args = ["train", "--data", str(data), "--as-of", cohort.as_of.isoformat(), "--config", str(config), "--window-days", "300", "--harm-window-days", "600"]
+    args = _train_args(cohort, data, config, "--window-days", "300", "--harm-window-days", "600")
     result = CliRunner().invoke(main, args, env=home_env(home))
     assert result.exit_code == 0, result.output
     assert "releases: rows read" in result.output  # the contract's reconciliation line
@@ -51,7 +55,12 @@ def test_train_cli_trains_logs_and_registers_with_window_flags_over_the_config(t
     assert run["params.params.reoffence.n_estimators"] == str(FAST_CONFIG["params"]["default"]["n_estimators"])
     # ...and the labels really used are the overridden ones: the test rows are exactly those eligible
     used = LabelConfig(window_days=300, harm_window_days=600, waiting_days=100)
-    split = time_split(cohort.releases, as_of=cohort.as_of, config=TrainConfig(), test_from=date.fromisoformat(run["params.split.test_from"]))
+    split = time_split(
+        cohort.releases,
+        as_of=cohort.as_of,
+        config=TrainConfig(),
+        test_from=date.fromisoformat(run["params.split.test_from"]),
+    )
     for labels_config in (used, LabelConfig()):
         labels = derive_labels(cohort.releases, cohort.reoffences, as_of=cohort.as_of, config=labels_config)
         eligible = int((split.test & labels["reoffence"].notna().to_numpy()).sum())
@@ -64,7 +73,7 @@ def test_test_from_flag_sets_the_test_period(tmp_path, small):
     cohort, data, config = small
     home = tmp_path / "home"
     result = CliRunner().invoke(
-        main, ["train", "--data", str(data), "--as-of", cohort.as_of.isoformat(), "--config", str(config), "--test-from", "2020-01-01"], env=home_env(home)
+        main, _train_args(cohort, data, config, "--test-from", "2020-01-01"), env=home_env(home)
     )
     assert result.exit_code == 0, result.output
     connect(Settings.from_env({"RISKMODEL_HOME": str(home)}))
@@ -87,7 +96,7 @@ def test_bad_input_gives_one_message_not_a_traceback(tmp_path, small, empty_fold
     folder.mkdir(exist_ok=True)
     args = ["train", "--data", str(folder), "--as-of", as_of, "--config", str(config)]
     result = CliRunner().invoke(main, args, env=home_env(tmp_path / "home"))
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # click.ClickException
     assert message in result.output
     assert "Traceback" not in result.output
 
@@ -102,8 +111,21 @@ def test_the_mlflow_project_runs_the_same_training(tmp_path, small):
     work = tmp_path / "elsewhere"
     work.mkdir()
     command = [
-        sys.executable, "-m", "mlflow", "run", str(REPO / "training"), "--env-manager", "local", "--experiment-name", "riskmodel",
-        "-P", f"data={data}", "-P", f"as_of={cohort.as_of.isoformat()}", "-P", f"config={config}",
+        sys.executable,
+        "-m",
+        "mlflow",
+        "run",
+        str(REPO / "training"),
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "riskmodel",
+        "-P",
+        f"data={data}",
+        "-P",
+        f"as_of={cohort.as_of.isoformat()}",
+        "-P",
+        f"config={config}",
     ]
     done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _helpers_root import root_conftest  # tests/ is on the path (its conftest.py)
 
 REPO = Path(__file__).resolve().parents[2]

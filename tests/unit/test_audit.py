@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -26,7 +26,12 @@ def pg_schema_url(base: str, schema: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason="RISKMODEL_TEST_DATABASE_URL not set"))])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason="RISKMODEL_TEST_DATABASE_URL not set")),
+    ]
+)
 def store(request, tmp_path):
     """A fresh, empty audit store on each backend."""
     if request.param == "sqlite":
@@ -68,7 +73,7 @@ def test_a_created_key_authenticates_with_its_role(store, role):
     assert found is not None
     assert (found.key_id, found.role, found.label, found.revoked_at) == (key_id, role, f"{role} key", None)
     assert found.created_at.tzinfo is not None
-    assert abs(found.created_at - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert abs(found.created_at - datetime.now(UTC)) < timedelta(minutes=5)
 
 
 def test_keys_are_random_and_distinct(store):
@@ -157,8 +162,20 @@ def test_permissions():
 def test_record_and_read_requests(store):
     key = panel_key(store)
     outputs = [{"release_id": "r1", "reoffence_probability": 0.5, "top_factors": []}]
-    store.record_request(request_id="req-1", key=key, release_ids=["r1"], model_versions={"reoffence": "riskmodel-reoffence/1"}, outputs=outputs)
-    store.record_request(request_id="req-2", key=key, release_ids=["r2", "r3"], model_versions={"reoffence": "riskmodel-reoffence/2"}, outputs=json.dumps([{"release_id": "r2"}, {"release_id": "r3"}]))
+    store.record_request(
+        request_id="req-1",
+        key=key,
+        release_ids=["r1"],
+        model_versions={"reoffence": "riskmodel-reoffence/1"},
+        outputs=outputs,
+    )
+    store.record_request(
+        request_id="req-2",
+        key=key,
+        release_ids=["r2", "r3"],
+        model_versions={"reoffence": "riskmodel-reoffence/2"},
+        outputs=json.dumps([{"release_id": "r2"}, {"release_id": "r3"}]),
+    )
     assert store.count_requests() == 2
     newest, oldest = store.requests()
     assert newest["request_id"] == "req-2" and newest["release_ids"] == ["r2", "r3"]
@@ -190,7 +207,13 @@ def test_an_unwritable_database_raises_audit_unavailable(tmp_path):
 def test_an_unreachable_server_raises_audit_unavailable_without_the_password():
     store = AuditStore("postgresql+psycopg://riskmodel:s3cret@127.0.0.1:1/audit")
     with pytest.raises(AuditUnavailable) as raised:
-        store.record_request(request_id="x", key=ApiKey("k", "panel", "", datetime.now(timezone.utc), None), release_ids=[], model_versions={}, outputs=[])
+        store.record_request(
+            request_id="x",
+            key=ApiKey("k", "panel", "", datetime.now(UTC), None),
+            release_ids=[],
+            model_versions={},
+            outputs=[],
+        )
     assert "s3cret" not in str(raised.value)
     store.engine.dispose()
 
@@ -206,7 +229,7 @@ def test_schema_creation_is_idempotent_and_shared(store):
 
 
 def test_record_and_read_batches(store):
-    started = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
+    started = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
     for i in range(2):
         store.record_batch(
             batch_id=f"b{i}",

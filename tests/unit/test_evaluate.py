@@ -24,9 +24,17 @@ from riskmodel.evaluation.metrics import (
     compare_table,
     count_metrics,
     expected_calibration_error,
+    fit_logistic_intercept,
+    fit_logistic_recalibration,
     precision_at,
 )
-from riskmodel.evaluation.plots import calibration_figure, capture_figure, distribution_figure, figure_to_png_bytes, roc_figure
+from riskmodel.evaluation.plots import (
+    calibration_figure,
+    capture_figure,
+    distribution_figure,
+    figure_to_png_bytes,
+    roc_figure,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -68,7 +76,8 @@ class TestCalibrationInterceptSlope:
         skewed = expit(0.3 + 1.7 * logit(p))
         reference = LogisticRegression(penalty=None, tol=1e-10, max_iter=1000).fit(logit(skewed)[:, None], y)
         _, slope = calibration_intercept_slope(y, skewed)
-        assert slope == pytest.approx(reference.coef_[0, 0], abs=1e-4)
+        # the exact maximum-likelihood slope, not lbfgs's default stopping point (~1e-4 away)
+        assert slope == pytest.approx(reference.coef_[0, 0], abs=1e-7)
 
     def test_probabilities_of_zero_and_one_are_clipped_not_infinite(self):
         y = np.array([0, 0, 1, 1, 0, 1], dtype=float)
@@ -79,6 +88,45 @@ class TestCalibrationInterceptSlope:
     def test_one_class_gives_nan(self):
         intercept, slope = calibration_intercept_slope([1, 1, 1], [0.2, 0.5, 0.9])
         assert math.isnan(intercept) and math.isnan(slope)
+
+
+class TestTheOneLogisticFitter:
+    def test_intercept_with_a_constant_offset_is_the_log_odds_less_the_offset(self):
+        # 3 of 4 outcomes: logit P = log 3 = a + 0.5 for every row
+        assert fit_logistic_intercept([0, 1, 1, 1], np.full(4, 0.5)) == pytest.approx(math.log(3) - 0.5, abs=1e-10)
+
+    def test_intercept_makes_expected_equal_observed(self, simulated):
+        y, p = simulated[0][:5000], simulated[1][:5000]
+        offset = logit(p) - 0.4
+        a = fit_logistic_intercept(y, offset)
+        assert expit(a + offset).sum() == pytest.approx(y.sum(), abs=1e-6)
+
+    def test_intercept_of_one_class_is_nan(self):
+        assert math.isnan(fit_logistic_intercept([1, 1], [0.0, 1.0]))
+
+    def test_recalibration_at_the_default_tolerance_is_what_the_models_were_fitted_with(self, simulated):
+        y, margin = simulated[0][:3000], logit(simulated[1][:3000]) * 0.8 - 0.3
+        fitted = LogisticRegression(C=1e6, max_iter=1000).fit(margin[:, None], y)
+        assert fit_logistic_recalibration(y, margin) == (float(fitted.intercept_[0]), float(fitted.coef_[0, 0]))
+
+    def test_a_model_slope_below_the_floor_refits_the_intercept_with_the_floored_slope(self):
+        from types import SimpleNamespace
+
+        from riskmodel.modelling.models import CalibratedModel
+
+        rng = np.random.default_rng(7)
+        margin = rng.normal(1.0, 1.0, 4000)  # off centre: the floored slope moves the intercept
+        y = rng.binomial(1, expit(-0.5 - 1.0 * margin)).astype(float)  # the margin ranks backwards
+
+        class Backwards(CalibratedModel):
+            def margin(self, X):
+                return margin
+
+        features = SimpleNamespace(feature_names_out_=np.array(["x"]))
+        model = Backwards(SimpleNamespace(named_steps={"features": features}), target="reoffence").fit(None, y)
+        assert model.slope_ == 1e-3
+        # the intercept is the maximum-likelihood one for that slope: expected = observed
+        assert model.predict_from_margin(margin).sum() == pytest.approx(y.sum(), abs=1e-6)
 
 
 class TestExpectedCalibrationError:
@@ -216,6 +264,18 @@ def test_count_metrics_hand_worked():
     assert m["capture_at_capacity"] == pytest.approx(0.75)
 
 
+def test_count_metrics_spearman_ranks_ties_by_their_mean_rank():
+    # ranks of y: 1, 2.5, 2.5, 4; of mu: 1, 2, 3, 4; Pearson of the ranks = 4.5 / sqrt(4.5 * 5)
+    m = count_metrics([0, 1, 1, 2], [1.0, 2.0, 3.0, 4.0])
+    assert m["spearman"] == pytest.approx(4.5 / math.sqrt(4.5 * 5), abs=1e-12)
+
+
+def test_count_metrics_floor_a_zero_expectation_instead_of_refusing_it():
+    m = count_metrics([0, 1], [0.0, 1.0])
+    # unit deviance of y=0 at mu=1e-12 is 2e-12, of y=mu is 0
+    assert m["poisson_deviance"] == pytest.approx(1e-12, abs=1e-15)
+
+
 def test_count_metrics_constant_prediction_has_no_rank_correlation():
     m = count_metrics([0, 2, 1], [1.0, 1.0, 1.0])
     assert math.isnan(m["spearman"])
@@ -295,7 +355,7 @@ def test_distribution_figure_bars_and_band_edges():
     assert len(ax.patches) == 20
     assert sum(patch.get_height() for patch in ax.patches) == 500
     assert sorted(line.get_xdata()[0] for line in ax.lines) == [0.5, 0.75, 0.9]  # edges above 0
-    assert {t.get_text() for t in ax.texts} == {"low", "medium", "high", "very high"}
+    assert [t.get_text() for t in ax.texts] == ["low", "medium", "high", "very\nhigh"]  # a narrow band's on two lines
     assert figure_to_png_bytes(fig).startswith(PNG_MAGIC)
 
 
@@ -314,8 +374,9 @@ def test_figure_to_png_bytes_closes_a_pyplot_figure():
 
 
 def test_plots_module_imports_matplotlib_only_inside_functions():
-    import importlib.util
-    from pathlib import Path
+    import subprocess
+    import sys
 
-    text = Path(importlib.util.find_spec("riskmodel.evaluation.plots").origin).read_text(encoding="utf-8")
-    assert "matplotlib" not in text.split("\ndef ", 1)[0].split('"""', 2)[2]  # code before the first function
+    code = "import sys, riskmodel.evaluation.plots; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # its figure types are imported for type checkers only

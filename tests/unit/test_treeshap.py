@@ -27,7 +27,14 @@ def _data(seed: int, n: int = 3000):
 
 
 def _booster(X, y, **params):
-    settings = {"objective": "binary", "num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 20, "verbose": -1, "seed": 1}
+    settings = {
+        "objective": "binary",
+        "num_leaves": 7,
+        "learning_rate": 0.1,
+        "min_data_in_leaf": 20,
+        "verbose": -1,
+        "seed": 1,
+    }
     settings.update(params)
     return lgb.train(settings, lgb.Dataset(X, y), num_boost_round=60)
 
@@ -61,7 +68,7 @@ def _awkward_rows(X: np.ndarray, booster: lgb.Booster) -> np.ndarray:
         {"zero_as_missing": True},  # missing_type Zero
         {"use_missing": False},  # missing_type None: NaN is 0
         {"objective": "poisson"},
-        {"num_leaves": 2 ** 3, "max_depth": 3, "monotone_constraints": [1, 0, 0, 0, 0]},
+        {"num_leaves": 2**3, "max_depth": 3, "monotone_constraints": [1, 0, 0, 0, 0]},
     ],
     ids=["nan", "zero_as_missing", "no_missing", "poisson", "monotone"],
 )

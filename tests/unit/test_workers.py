@@ -73,7 +73,10 @@ def test_a_worker_started_later_does_not_go_back_to_an_earlier_publication(tmp_p
 
 
 def test_two_reloads_at_once_get_two_generations(tmp_path):
-    a, b = ChampionSync(tmp_path, worker=1, workers=2, load=lambda v: None), ChampionSync(tmp_path, worker=2, workers=2, load=lambda v: None)
+    a, b = (
+        ChampionSync(tmp_path, worker=1, workers=2, load=lambda v: None),
+        ChampionSync(tmp_path, worker=2, workers=2, load=lambda v: None),
+    )
     generations = []
     threads = [threading.Thread(target=lambda s=s: generations.append(s.publish(V2))) for s in (a, b) for _ in range(5)]
     for t in threads:

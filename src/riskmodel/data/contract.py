@@ -9,15 +9,24 @@ an unreadable file) raises :class:`ContractError` with one clear message.
 Accepted rows are typed for the models: ids and categories as strings, dates as
 ``datetime64[ns]``, every number and needs flag as ``float64`` with ``NaN`` for unknown
 (a needs flag is 1.0, 0.0 or NaN).
+
+Each column's rules (blank, readable as its kind, allowed values, whole number, range)
+are declared once, as a :class:`ColumnSpec` in :data:`RELEASE_SPECS` or
+:data:`REOFFENCE_SPECS`, and applied by one loop whatever the size of the table (the
+readers below it choose plain Python for a few rows, Arrow or pandas for many). Release
+objects parsed from JSON (the service's requests) are first checked by
+:func:`check_json_releases`, which screens their columns as a file's are screened.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,11 +36,7 @@ from riskmodel._constants import (
     ETHNICITIES,
     NEEDS_COLUMNS,
     OFFENCE_GROUPS,
-    OPTIONAL_INTEGER_COLUMNS,
-    OPTIONAL_NUMBER_COLUMNS,
-    RELEASE_COLUMNS,
     REOFFENCE_COLUMNS,
-    REQUIRED_RELEASE_COLUMNS,
     SEXES,
 )
 
@@ -46,6 +51,10 @@ __all__ = [
     "validate_reoffences",
     "load_cohort",
     "REJECT_COLUMNS",
+    "ColumnSpec",
+    "RELEASE_SPECS",
+    "REOFFENCE_SPECS",
+    "check_json_releases",
 ]
 
 REJECT_COLUMNS = ("table", "line", "release_id", "column", "value", "reason")
@@ -174,7 +183,7 @@ def iter_table(path: Path, *, chunk_rows: int | None = 100_000) -> Iterator[pd.D
         raise
 
 
-def _parquet_frame(data, *, start: int) -> pd.DataFrame:
+def _parquet_frame(data: Any, *, start: int) -> pd.DataFrame:
     """Arrow table or batch to pandas, indexed by row number in the file.
 
     pandas' stored index is ignored: a named index (``df.set_index("release_id")``)
@@ -222,7 +231,7 @@ def _all_booleans(series: pd.Series) -> bool:
     return series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "boolean"
 
 
-def _blank_cell(value) -> bool:
+def _blank_cell(value: Any) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float):
@@ -232,7 +241,20 @@ def _blank_cell(value) -> bool:
     return False
 
 
+def _numpy_kind(series: pd.Series) -> str:
+    """The kind of a numpy-backed column's dtype (``"f"``, ``"M"``, ...); "" for pandas' own dtypes."""
+    return series.dtype.kind if isinstance(series.dtype, np.dtype) else ""
+
+
 def _blank(series: pd.Series) -> np.ndarray:
+    # numpy-backed columns straight from numpy: pandas' isna costs ~0.1 ms a call
+    kind = _numpy_kind(series)
+    if kind in ("b", "i", "u"):
+        return np.zeros(len(series), dtype=bool)
+    if kind == "f":
+        return np.isnan(series.to_numpy())
+    if kind == "M":
+        return np.isnat(series.to_numpy())
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
         return series.isna().to_numpy()
     if len(series) <= _SMALL:
@@ -262,14 +284,14 @@ def _text(series: pd.Series) -> np.ndarray:
     return series.astype(str).str.strip().to_numpy(dtype=object)
 
 
-def _isin(values: np.ndarray, allowed) -> np.ndarray:
+def _isin(values: np.ndarray, allowed: Iterable[Any]) -> np.ndarray:
     if len(values) <= _SMALL:
         allowed = frozenset(allowed)
         return np.array([v in allowed for v in values], dtype=bool)
     return pd.Series(values, dtype=object).isin(list(allowed)).to_numpy()
 
 
-def _number_cell(value) -> float:
+def _number_cell(value: Any) -> float:
     if isinstance(value, (bool, np.bool_)):
         return float(value)
     if isinstance(value, (int, float, np.integer, np.floating)):
@@ -283,6 +305,8 @@ def _number_cell(value) -> float:
 
 
 def _numbers(series: pd.Series) -> np.ndarray:
+    if _numpy_kind(series) in ("b", "i", "u", "f"):
+        return series.to_numpy(dtype=float)
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.astype(float).to_numpy()
     if len(series) <= _SMALL:
@@ -301,7 +325,7 @@ def _numbers(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series.astype(str).str.strip(), errors="coerce").to_numpy(dtype=float)
 
 
-def _date_cell(value) -> np.datetime64:
+def _date_cell(value: Any) -> np.datetime64:
     if isinstance(value, (datetime, date)):
         return np.datetime64(value.date() if isinstance(value, datetime) else value, "D")
     if isinstance(value, str):
@@ -348,6 +372,12 @@ _BOOLEAN_CELLS = {**{t: 1.0 for t in _TRUE}, **{f: 0.0 for f in _FALSE}}
 
 
 def _booleans(series: pd.Series) -> np.ndarray:
+    kind = _numpy_kind(series)
+    if kind == "b":
+        return series.to_numpy(dtype=float)
+    if kind in ("i", "u", "f"):
+        out = series.to_numpy(dtype=float)
+        return np.where((out == 0.0) | (out == 1.0), out, np.nan)
     if pd.api.types.is_bool_dtype(series):
         return series.astype(float).to_numpy()
     if pd.api.types.is_numeric_dtype(series):
@@ -356,7 +386,10 @@ def _booleans(series: pd.Series) -> np.ndarray:
     cells = series.to_numpy(dtype=object)
     if len(series) <= _SMALL:
         return np.array(
-            [float(v) if isinstance(v, (bool, np.bool_)) else _BOOLEAN_CELLS.get(str(v).strip().lower(), np.nan) for v in cells],
+            [
+                float(v) if isinstance(v, (bool, np.bool_)) else _BOOLEAN_CELLS.get(str(v).strip().lower(), np.nan)
+                for v in cells
+            ],
             dtype=float,
         )
     if _all_booleans(series):  # a Parquet boolean column with nulls arrives as objects
@@ -376,6 +409,144 @@ def _booleans(series: pd.Series) -> np.ndarray:
         return np.append(np.array([_BOOLEAN_CELLS[k] for k in keys]), np.nan)[codes]
     text = series.astype(str).str.strip().str.lower()
     return text.map(_BOOLEAN_CELLS).to_numpy(dtype=float)
+
+
+def _categories(text: np.ndarray, allowed: tuple[str, ...], *, ignore_case: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's allowed value (matched ignoring case when asked) or None, and which cells are None."""
+    if not ignore_case:
+        unknown = ~_isin(text, allowed)
+        return np.where(unknown, None, text), unknown
+    lookup = {a.lower(): a for a in allowed}
+    if len(text) <= _SMALL:
+        values = np.array([lookup.get(v.lower()) for v in text], dtype=object)
+        return values, np.equal(values, None)
+    keys = pd.Series(text, dtype=object).str.lower()
+    unknown = ~keys.isin(list(lookup)).to_numpy()
+    return np.where(unknown, None, keys.map(lookup).to_numpy(dtype=object)), unknown
+
+
+# --------------------------------------------------------------------------- rules
+
+
+#: What a cell that is not blank yet cannot be read as its kind breaks, by kind.
+_INVALID = {
+    "date": "not an ISO 8601 date (YYYY-MM-DD)",
+    "number": "not a number",
+    "integer": "not a number",
+    "boolean": "not a boolean (true/false, yes/no, 1/0)",
+}
+_KINDS = ("text", "category", *_INVALID)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """The rules of one contract column, applied by one loop to every table and path.
+
+    A column's rules run in a fixed order, each giving its own reason in the rejects:
+    blank (when ``required``), unreadable as ``kind`` (or not ``allowed``), not whole
+    (``integer``), then out of ``low``-``high``.
+
+    Attributes
+    ----------
+    name : str
+        The column.
+    kind : {"text", "category", "date", "number", "integer", "boolean"}
+        How a cell is read: trimmed text; one of ``allowed``; an ISO 8601 date (its
+        calendar day); a number; a whole number; a needs flag (true/false, yes/no, 1/0).
+    required : bool
+        The column must be present and no cell blank.
+    low, high : float or str, optional
+        Inclusive bounds of a number or date. A string names an earlier column of the
+        same table, compared row by row ("must be 10 <= x <= age_at_release").
+    allowed : tuple of str
+        A category's values.
+    ignore_case : bool
+        A category cell matches its value ignoring case and is written as the value.
+    invalid : str, optional
+        The reason given for a cell that cannot be read as ``kind`` (by default the
+        kind's own, e.g. "not a number"); required for a category.
+    default : object
+        An optional text or category column's value where the cell is blank or the
+        column absent (numbers and flags are NaN there).
+    """
+
+    name: str
+    kind: str
+    required: bool = False
+    low: float | str | None = None
+    high: float | str | None = None
+    allowed: tuple[str, ...] = ()
+    ignore_case: bool = False
+    invalid: str | None = None
+    default: Any = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"{self.name}: kind must be one of {', '.join(_KINDS)}, got {self.kind!r}")
+        if self.kind == "category" and not (self.allowed and self.invalid):
+            raise ValueError(f"{self.name}: a category needs its allowed values and an invalid reason")
+        if self.invalid is None and self.kind in _INVALID:
+            object.__setattr__(self, "invalid", _INVALID[self.kind])
+
+    @property
+    def range_reason(self) -> str | None:
+        """The reason given for a value outside ``low``-``high``; None without bounds."""
+        low, high = (b if isinstance(b, str) or b is None else f"{b:g}" for b in (self.low, self.high))
+        if low is not None and high is not None:
+            return f"must be {low} <= x <= {high}"
+        if low is not None:
+            return f"must be >= {low}"
+        return None if high is None else f"must be <= {high}"
+
+
+_OFFENCE_RULE = "not one of the 20 OGRS3 offence groups"
+
+#: Data contract v1's ``releases`` columns, in the order of the accepted table.
+RELEASE_SPECS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("release_id", "text", required=True),
+    ColumnSpec("person_id", "text", required=True),
+    ColumnSpec("release_date", "date", required=True),
+    ColumnSpec("sex", "category", required=True, allowed=SEXES, ignore_case=True, invalid="must be M or F"),
+    ColumnSpec("age_at_release", "number", required=True, low=10, high=100),
+    ColumnSpec("previous_sanctions", "integer", required=True, low=0),
+    ColumnSpec("index_offence", "category", required=True, allowed=OFFENCE_GROUPS, invalid=_OFFENCE_RULE),
+    ColumnSpec("age_at_first_sanction", "number", low=10, high="age_at_release"),
+    ColumnSpec("age_at_index_conviction", "number", high="age_at_release"),
+    ColumnSpec("sentence_days", "integer", low=1),
+    ColumnSpec("previous_custodial_sentences", "integer", low=0),
+    ColumnSpec("previous_violent_sanctions", "integer", low=0, high="previous_sanctions"),
+    ColumnSpec("previous_breaches", "integer", low=0),
+    *(ColumnSpec(column, "boolean") for column in NEEDS_COLUMNS),
+    ColumnSpec(
+        "ethnicity",
+        "category",
+        allowed=ETHNICITIES,
+        ignore_case=True,
+        invalid=f"must be one of {', '.join(ETHNICITIES)}",
+        default="Unknown",
+    ),
+)
+
+#: Data contract v1's ``reoffences`` columns (``person_id`` must also match a release).
+REOFFENCE_SPECS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("person_id", "text", required=True),
+    ColumnSpec("offence_date", "date", required=True),
+    ColumnSpec("proven_date", "date", required=True, low="offence_date"),
+    ColumnSpec("offence", "category", required=True, allowed=OFFENCE_GROUPS, invalid=_OFFENCE_RULE),
+)
+
+_EXTRA_NUMBER_RULE = "declared numeric extra feature: not a number"
+
+
+def _extra_specs(extra_numeric: tuple[str, ...], extra_categorical: tuple[str, ...]) -> tuple[ColumnSpec, ...]:
+    """Declared extra features: a number or free text, blank meaning unknown."""
+    return tuple(ColumnSpec(c, "number", invalid=_EXTRA_NUMBER_RULE) for c in extra_numeric) + tuple(
+        ColumnSpec(c, "text") for c in extra_categorical
+    )
+
+
+#: An empty rejects table (copied: building one costs more than validating a row).
+_NO_REJECTS = pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS})
 
 
 class _Problems:
@@ -423,9 +594,82 @@ class _Problems:
                 )
             )
         if not rows:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS})
+            return _NO_REJECTS.copy()
         out = pd.concat(rows, ignore_index=True)
         return out.sort_values(["line", "column"], kind="stable").reset_index(drop=True)
+
+
+def _read(series: pd.Series, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    """The column's values as ``spec.kind``, and which cells could not be read (None: all can)."""
+    if spec.kind == "text":
+        return _text(series), None
+    if spec.kind == "category":
+        return _categories(_text(series), spec.allowed, ignore_case=spec.ignore_case)
+    if spec.kind == "date":
+        values = _dates(series)
+        return values, np.isnat(values)
+    values = _booleans(series) if spec.kind == "boolean" else _numbers(series)
+    return values, np.isnan(values)
+
+
+def _outside(values: np.ndarray, spec: ColumnSpec, out: dict[str, np.ndarray]) -> np.ndarray:
+    """Values below ``spec.low`` or above ``spec.high`` (a bound naming a column: that row's value)."""
+    low, high = (out[b] if isinstance(b, str) else b for b in (spec.low, spec.high))
+    outside = np.zeros(len(values), dtype=bool)
+    if low is not None:
+        outside |= values < low
+    if high is not None:
+        outside |= values > high
+    return outside
+
+
+def _apply_specs(
+    frame: pd.DataFrame, specs: Iterable[ColumnSpec], problems: _Problems
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Apply every spec to its column: the typed values, and each present column's blank cells.
+
+    The one loop of the contract's per-column rules, whatever the size of the frame:
+    the readers (:func:`_blank`, :func:`_numbers`, ...) choose plain Python or Arrow.
+    """
+    n = len(frame)
+    out: dict[str, np.ndarray] = {}
+    blanks: dict[str, np.ndarray] = {}
+    for spec in specs:
+        if spec.name not in frame:  # an optional column (the screen refused absent required ones)
+            numeric = spec.kind in ("number", "integer", "boolean")
+            out[spec.name] = np.full(n, np.nan) if numeric else np.full(n, spec.default, dtype=object)
+            continue
+        series = frame[spec.name]
+        blank = blanks[spec.name] = _blank(series)
+        if spec.required:
+            problems.add(blank, spec.name, "required value is blank")
+        values, unreadable = _read(series, spec)
+        if unreadable is not None:
+            problems.add(~blank & unreadable, spec.name, spec.invalid)
+        if spec.kind == "integer":
+            problems.add(~np.isnan(values) & (values != np.floor(values)), spec.name, "must be an integer")
+        if spec.low is not None or spec.high is not None:
+            problems.add(_outside(values, spec, out), spec.name, spec.range_reason)
+        if spec.kind == "category":
+            values = np.where(unreadable, spec.default, values)
+        elif spec.kind == "text" and not spec.required:
+            values = np.where(blank, spec.default, values)
+        out[spec.name] = values
+    return out, blanks
+
+
+def _identifier_columns(columns: Iterable[Any]) -> list[Any]:
+    """The columns named like a direct identifier (ignoring case and surrounding space)."""
+    return [c for c in columns if str(c).strip().lower() in DIRECT_IDENTIFIERS]
+
+
+def _release_columns(
+    extra_numeric: tuple[str, ...], extra_categorical: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ``releases`` columns that must be present, and every column the contract reads."""
+    declared = extra_numeric + extra_categorical
+    required = tuple(s.name for s in RELEASE_SPECS if s.required) + declared
+    return required, tuple(s.name for s in RELEASE_SPECS) + declared
 
 
 def _screen_columns(
@@ -438,7 +682,7 @@ def _screen_columns(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Refuse direct identifiers and absent required columns; drop undeclared extras."""
     warnings: list[str] = []
-    identifiers = [c for c in frame.columns if str(c).strip().lower() in DIRECT_IDENTIFIERS]
+    identifiers = _identifier_columns(frame.columns)
     if identifiers and not allow_identifiers:
         names = ", ".join(repr(c) for c in identifiers)
         raise ContractError(
@@ -458,9 +702,7 @@ def _screen_columns(
     known = set(known)
     extra = [c for c in frame.columns if c not in known]
     if extra:
-        warnings.append(
-            f"{table}: ignored columns not in the contract nor declared as extra features: {extra}"
-        )
+        warnings.append(f"{table}: ignored columns not in the contract nor declared as extra features: {extra}")
         frame = frame.drop(columns=extra)
     return frame, warnings
 
@@ -474,7 +716,7 @@ def validate_releases(
     line_offset: int = 2,
     seen_ids: set[str] | None = None,
 ) -> ValidatedTable:
-    """Validate a ``releases`` table against data contract v1.
+    """Validate a ``releases`` table against data contract v1 (the rules: :data:`RELEASE_SPECS`).
 
     Parameters
     ----------
@@ -501,105 +743,16 @@ def validate_releases(
         When a required or declared column is absent, or a direct identifier is present.
     """
     extra_numeric, extra_categorical = tuple(extra_numeric), tuple(extra_categorical)
-    declared = extra_numeric + extra_categorical
     rows_read = len(frame)
+    required, known = _release_columns(extra_numeric, extra_categorical)
     frame, warnings = _screen_columns(
-        frame,
-        table="releases",
-        required=REQUIRED_RELEASE_COLUMNS + declared,
-        known=RELEASE_COLUMNS + declared,
-        allow_identifiers=allow_identifiers,
+        frame, table="releases", required=required, known=known, allow_identifiers=allow_identifiers
     )
     problems = _Problems(frame)
-    n = len(frame)
-    out: dict[str, np.ndarray] = {}
-
-    for column in ("release_id", "person_id"):
-        problems.add(_blank(frame[column]), column, "required value is blank")
-        out[column] = _text(frame[column])
-
-    dates = _dates(frame["release_date"])
-    blank = _blank(frame["release_date"])
-    problems.add(blank, "release_date", "required value is blank")
-    problems.add(~blank & np.isnat(dates), "release_date", "not an ISO 8601 date (YYYY-MM-DD)")
-    out["release_date"] = dates
-
-    sex = np.array([v.upper() for v in _text(frame["sex"])], dtype=object) if n <= _SMALL else (
-        pd.Series(_text(frame["sex"]), dtype=object).str.upper().to_numpy(dtype=object)
-    )
-    blank = _blank(frame["sex"])
-    problems.add(blank, "sex", "required value is blank")
-    problems.add(~blank & ~_isin(sex, SEXES), "sex", "must be M or F")
-    out["sex"] = sex
-
-    age = _numbers(frame["age_at_release"])
-    blank = _blank(frame["age_at_release"])
-    problems.add(blank, "age_at_release", "required value is blank")
-    problems.add(~blank & np.isnan(age), "age_at_release", "not a number")
-    problems.add((age < 10) | (age > 100), "age_at_release", "must be 10 <= x <= 100")
-    out["age_at_release"] = age
-
-    prev = _numbers(frame["previous_sanctions"])
-    blank = _blank(frame["previous_sanctions"])
-    problems.add(blank, "previous_sanctions", "required value is blank")
-    problems.add(~blank & np.isnan(prev), "previous_sanctions", "not a number")
-    problems.add(~np.isnan(prev) & (prev != np.floor(prev)), "previous_sanctions", "must be an integer")
-    problems.add(prev < 0, "previous_sanctions", "must be >= 0")
-    out["previous_sanctions"] = prev
-
-    offence = _text(frame["index_offence"])
-    blank = _blank(frame["index_offence"])
-    problems.add(blank, "index_offence", "required value is blank")
-    problems.add(~blank & ~_isin(offence, OFFENCE_GROUPS), "index_offence", "not one of the 20 OGRS3 offence groups")
-    out["index_offence"] = offence
-
-    for column in OPTIONAL_NUMBER_COLUMNS + OPTIONAL_INTEGER_COLUMNS:
-        if column not in frame:
-            out[column] = np.full(n, np.nan)
-            continue
-        values = _numbers(frame[column])
-        problems.add(~_blank(frame[column]) & np.isnan(values), column, "not a number")
-        if column in OPTIONAL_INTEGER_COLUMNS:
-            problems.add(~np.isnan(values) & (values != np.floor(values)), column, "must be an integer")
-        out[column] = values
-
-    first, index_age = out["age_at_first_sanction"], out["age_at_index_conviction"]
-    problems.add((first < 10) | (first > age), "age_at_first_sanction", "must be 10 <= x <= age_at_release")
-    problems.add(index_age > age, "age_at_index_conviction", "must be <= age_at_release")
-    problems.add(out["sentence_days"] < 1, "sentence_days", "must be >= 1")
-    problems.add(out["previous_custodial_sentences"] < 0, "previous_custodial_sentences", "must be >= 0")
-    violent = out["previous_violent_sanctions"]
-    problems.add(
-        (violent < 0) | (violent > prev), "previous_violent_sanctions", "must be 0 <= x <= previous_sanctions"
-    )
-    problems.add(out["previous_breaches"] < 0, "previous_breaches", "must be >= 0")
-
-    for column in NEEDS_COLUMNS:
-        if column not in frame:
-            out[column] = np.full(n, np.nan)
-            continue
-        values = _booleans(frame[column])
-        problems.add(~_blank(frame[column]) & np.isnan(values), column, "not a boolean (true/false, yes/no, 1/0)")
-        out[column] = values
-
-    if "ethnicity" in frame:
-        lookup = {e.lower(): e for e in ETHNICITIES}
-        mapped = np.array([lookup.get(v.lower()) for v in _text(frame["ethnicity"])], dtype=object)
-        unknown = np.array([v is None for v in mapped], dtype=bool)
-        problems.add(~_blank(frame["ethnicity"]) & unknown, "ethnicity", f"must be one of {', '.join(ETHNICITIES)}")
-        out["ethnicity"] = np.where(unknown, "Unknown", mapped)
-    else:
-        out["ethnicity"] = np.full(n, "Unknown", dtype=object)
-
-    for column in extra_numeric:
-        values = _numbers(frame[column])
-        problems.add(~_blank(frame[column]) & np.isnan(values), column, "declared numeric extra feature: not a number")
-        out[column] = values
-    for column in extra_categorical:
-        out[column] = np.where(_blank(frame[column]), None, _text(frame[column]))
+    out, blanks = _apply_specs(frame, RELEASE_SPECS + _extra_specs(extra_numeric, extra_categorical), problems)
 
     ids = out["release_id"]
-    valid_id = ~_blank(frame["release_id"])
+    valid_id = ~blanks["release_id"]
     duplicate = pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy() & valid_id
     problems.add(duplicate, "release_id", "duplicate release_id: must be unique in the file")
     if seen_ids is not None:
@@ -623,7 +776,7 @@ def validate_reoffences(
     allow_identifiers: bool = False,
     line_offset: int = 2,
 ) -> ValidatedTable:
-    """Validate a ``reoffences`` table against data contract v1.
+    """Validate a ``reoffences`` table against data contract v1 (the rules: :data:`REOFFENCE_SPECS`).
 
     Parameters
     ----------
@@ -645,30 +798,111 @@ def validate_reoffences(
         allow_identifiers=allow_identifiers,
     )
     problems = _Problems(frame)
-    out: dict[str, np.ndarray] = {}
-    person = _text(frame["person_id"])
-    blank = _blank(frame["person_id"])
-    problems.add(blank, "person_id", "required value is blank")
+    out, blanks = _apply_specs(frame, REOFFENCE_SPECS, problems)
     if person_ids is not None:
         known = pd.unique(pd.Series(list(person_ids), dtype=object))
-        problems.add(~blank & ~_isin(person, known), "person_id", "does not match any releases.person_id")
-    out["person_id"] = person
-    for column in ("offence_date", "proven_date"):
-        dates = _dates(frame[column])
-        blank = _blank(frame[column])
-        problems.add(blank, column, "required value is blank")
-        problems.add(~blank & np.isnat(dates), column, "not an ISO 8601 date (YYYY-MM-DD)")
-        out[column] = dates
-    problems.add(out["proven_date"] < out["offence_date"], "proven_date", "must be >= offence_date")
-    offence = _text(frame["offence"])
-    blank = _blank(frame["offence"])
-    problems.add(blank, "offence", "required value is blank")
-    problems.add(~blank & ~_isin(offence, OFFENCE_GROUPS), "offence", "not one of the 20 OGRS3 offence groups")
-    out["offence"] = offence
+        matched = _isin(out["person_id"], known)
+        problems.add(~blanks["person_id"] & ~matched, "person_id", "does not match any releases.person_id")
     rejects = problems.table("reoffences", line_offset=line_offset)
     keep = ~problems.bad_rows()
     accepted = pd.DataFrame({name: values[keep] for name, values in out.items()})
     return ValidatedTable("reoffences", accepted, rejects, rows_read, tuple(warnings))
+
+
+# --------------------------------------------------------------------------- JSON requests
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_value(value: Any) -> Any:
+    """A value as JSON can carry it: numpy scalars as Python ones, NaN and infinities as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _cell_problems(releases: list[Any]) -> list[dict[str, Any]]:
+    """What a table cannot show of parsed JSON: non-objects, nested values, NaN, ±inf."""
+    problems = []
+    for i, row in enumerate(releases):
+        if not isinstance(row, dict):
+            problems.append({"index": i, "field": f"releases[{i}]", "rule": "must be an object of contract columns"})
+            continue
+        for column, value in row.items():
+            if type(value) is float:
+                if math.isfinite(value):
+                    continue
+                rule = "must be a finite number (JSON has no NaN or Infinity)"
+            elif isinstance(value, _JSON_SCALARS):
+                continue
+            else:
+                rule = "must be a string, number, boolean or null"
+            problems.append(
+                {
+                    "index": i,
+                    "release_id": _json_value(row.get("release_id")),
+                    "field": f"releases[{i}].{column}",
+                    "rule": rule,
+                    "value": str(value)[:100],
+                }
+            )
+    return problems
+
+
+def check_json_releases(
+    releases: list[Any], *, extra_numeric: Iterable[str] = (), extra_categorical: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """The problems of release objects parsed from JSON, before they become a table.
+
+    First each object's own problems (a release that is not an object, a value that is
+    not a string, number, boolean or null, NaN or an infinity), each naming its
+    ``index``; when there are none, the request's column problems, as
+    :func:`validate_releases` screens a file's columns: a direct identifier in any
+    release, or a required (or declared extra) column absent from every release.
+    The rows' values are then checked by :func:`validate_releases`.
+
+    Parameters
+    ----------
+    releases : list
+        The parsed JSON array.
+    extra_numeric, extra_categorical : iterable of str
+        Declared extra features (required columns).
+
+    Returns
+    -------
+    list of dict
+        One ``{"field", "rule"}`` per problem (row problems also ``index``,
+        ``release_id`` and ``value``); empty when the releases may be validated.
+
+    Examples
+    --------
+    >>> check_json_releases([{"release_id": "r1", "name": "A. Smith", "age_at_release": float("nan")}])[0]["rule"]
+    'must be a finite number (JSON has no NaN or Infinity)'
+    >>> [p["field"] for p in check_json_releases([{"release_id": "r1", "name": "A. Smith"}])][:2]
+    ['releases[*].name', 'releases[*].person_id']
+    """
+    problems = _cell_problems(releases)
+    if problems:
+        return problems
+    present: dict[Any, None] = {}
+    for row in releases:
+        present.update(dict.fromkeys(row))
+    required, _ = _release_columns(tuple(extra_numeric), tuple(extra_categorical))
+    problems = [
+        {
+            "field": f"releases[*].{column}",
+            "rule": "direct identifier refused (data minimisation: send the pseudonymised person_id only)",
+        }
+        for column in _identifier_columns(present)
+    ]
+    return problems + [
+        {"field": f"releases[*].{column}", "rule": "required column is absent from every release"}
+        for column in required
+        if column not in present
+    ]
 
 
 def _line_offset(path: Path) -> int:

@@ -15,11 +15,11 @@ A release is eligible for ``reoffence``/``frequency`` when ``r + W + P <= as_of`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from riskmodel._constants import HARM_GROUPS, OFFENCE_GROUPS
 
@@ -28,9 +28,12 @@ __all__ = ["LabelConfig", "derive_labels", "LABEL_COLUMNS"]
 LABEL_COLUMNS = ("release_id", "reoffence", "frequency", "harm")
 
 
-@dataclass(frozen=True)
-class LabelConfig:
+class LabelConfig(BaseModel):
     """Windows, waiting period and harm groups of the targets (contract defaults).
+
+    A pydantic model (the ``labels`` section of
+    :class:`riskmodel.modelling.config.TrainConfig`): an unknown setting, a window below one
+    day or a harm group that is not an offence group is refused with its name.
 
     Examples
     --------
@@ -38,23 +41,31 @@ class LabelConfig:
     548
     """
 
-    window_days: int = 365
-    harm_window_days: int = 730
-    waiting_days: int = 183
-    harm_groups: tuple[str, ...] = field(default=HARM_GROUPS)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self) -> None:
-        for name in ("window_days", "harm_window_days"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.waiting_days < 0:
-            raise ValueError(f"waiting_days must be >= 0, got {self.waiting_days}")
+    window_days: int = Field(default=365, ge=1)
+    harm_window_days: int = Field(default=730, ge=1)
+    waiting_days: int = Field(default=183, ge=0)
+    harm_groups: tuple[str, ...] = HARM_GROUPS
+
+    @field_validator("window_days", "harm_window_days", "waiting_days", mode="before")
+    @classmethod
+    def _whole_days(cls, value: object) -> object:
+        # pydantic reads true as 1 day; in a configuration it is a mistake
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number of days, got {value!r}")
+        return value
+
+    @field_validator("harm_groups")
+    @classmethod
+    def _known_groups(cls, groups: tuple[str, ...]) -> tuple[str, ...]:
         # A misspelt group would silently make every harm label 0.
-        if isinstance(self.harm_groups, str) or not self.harm_groups:
-            raise ValueError(f"harm_groups must be a non-empty list of offence groups, got {self.harm_groups!r}")
-        unknown = sorted(set(self.harm_groups) - set(OFFENCE_GROUPS))
+        if not groups:
+            raise ValueError("must be a non-empty list of offence groups")
+        unknown = sorted(set(groups) - set(OFFENCE_GROUPS))
         if unknown:
-            raise ValueError(f"harm_groups {unknown} are not OGRS3 offence groups")
+            raise ValueError(f"{unknown} are not OGRS3 offence groups")
+        return groups
 
     @property
     def follow_up_days(self) -> int:

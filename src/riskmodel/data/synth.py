@@ -86,6 +86,7 @@ Truth
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -100,7 +101,6 @@ from riskmodel._constants import (
     OFFENCE_GROUPS,
     OFFENCE_WEIGHTS,
     RELEASE_COLUMNS,
-    REOFFENCE_COLUMNS,
     TRUTH_COLUMNS,
 )
 
@@ -250,7 +250,7 @@ def _group_cumsum(values: np.ndarray, first_of_group: np.ndarray) -> np.ndarray:
     return total - offset
 
 
-def _previous_in_group(values: np.ndarray, first_of_group: np.ndarray, fill) -> np.ndarray:
+def _previous_in_group(values: np.ndarray, first_of_group: np.ndarray, fill: float | bool) -> np.ndarray:
     """The previous row's value within the group (``fill`` on a group's first row)."""
     out = np.empty_like(values)
     out[0:1] = fill
@@ -270,6 +270,11 @@ def generate_cohort(
     n_people: int, *, seed: int = 0, start: date = date(2015, 1, 1), as_of: date = date(2025, 11, 1)
 ) -> SyntheticCohort:
     """Generate a synthetic historic cohort (the process is in the module docstring).
+
+    One long function on purpose: it is one generative story whose random draws must
+    happen in a fixed order (the same seed gives the same cohort, and the tests and
+    benchmarks rely on it); its sections are marked, and the steps that draw nothing
+    are helpers.
 
     Parameters
     ----------
@@ -369,7 +374,6 @@ def generate_cohort(
     )
     prev, custodial, violent, breaches = (a[inside] for a in (prev, custodial, violent, breaches))
     n = person.size
-    release_date = np.datetime64(start, "D") + day.astype("timedelta64[D]")
     young = age < 25
     is_male = male[person]
 
@@ -465,7 +469,7 @@ def generate_cohort(
     return SyntheticCohort(releases=releases, reoffences=reoffences, truth=truth[list(TRUTH_COLUMNS)], as_of=as_of)
 
 
-def _shares(shares: dict[str, float], groups) -> np.ndarray:
+def _shares(shares: dict[str, float], groups: Iterable[str]) -> np.ndarray:
     p = np.array([shares[g] for g in groups], dtype=float)
     return p / p.sum()
 
@@ -591,7 +595,7 @@ def summarise(cohort: SyntheticCohort) -> dict[str, float]:
     harm = labels["harm"].to_numpy()[harm_eligible]
     truth = cohort.truth
 
-    def mean(values) -> float:
+    def mean(values: np.ndarray) -> float:
         return float(np.mean(values)) if len(values) else float("nan")
 
     return {

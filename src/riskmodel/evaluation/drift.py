@@ -34,7 +34,30 @@ def _counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def feature_profile(Xt: np.ndarray, names: Sequence[str], *, bins: int = 10) -> FeatureProfile:
-    """Profile the training feature matrix ``Xt`` (rows × features)."""
+    """Profile the training feature matrix ``Xt`` (rows × features).
+
+    Parameters
+    ----------
+    Xt : ndarray of shape (n_rows, n_features)
+        Training features (NaN = unknown).
+    names : sequence of str
+        Name of each column of ``Xt``.
+    bins : int, default=10
+        Quantile bins per feature (fewer where quantiles coincide).
+
+    Returns
+    -------
+    FeatureProfile
+        Per feature, the inner bin ``edges`` and the ``shares`` of rows in each bin, the
+        last share being the unknowns.
+
+    Examples
+    --------
+    The median of 1, 2, 3, 4 splits them in two halves; nothing is unknown:
+
+    >>> feature_profile(np.array([[1.0], [2.0], [3.0], [4.0]]), ["x"], bins=2)
+    {'x': {'edges': [2.5], 'shares': [0.5, 0.5, 0.0]}}
+    """
     profile: FeatureProfile = {}
     for j, name in enumerate(names):
         values = Xt[:, j].astype(float)
@@ -44,8 +67,34 @@ def feature_profile(Xt: np.ndarray, names: Sequence[str], *, bins: int = 10) -> 
     return profile
 
 
-def merge_counts(profile: FeatureProfile, Xt: np.ndarray, names: Sequence[str], counts: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Add a chunk's bin counts to running ``counts`` (for streaming batches)."""
+def merge_counts(
+    profile: FeatureProfile, Xt: np.ndarray, names: Sequence[str], counts: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Add a chunk's bin counts to running ``counts`` (for streaming batches).
+
+    Parameters
+    ----------
+    profile : FeatureProfile
+        The training profile (see :func:`feature_profile`).
+    Xt : ndarray of shape (n_rows, n_features)
+        One chunk of the batch's features.
+    names : sequence of str
+        Name of each column of ``Xt``; features the profile lacks are left out.
+    counts : dict of str to ndarray, optional
+        Running counts of the earlier chunks, updated in place.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Rows per bin (the last is unknown) for each profiled feature.
+
+    Examples
+    --------
+    >>> profile = feature_profile(np.array([[1.0], [2.0], [3.0], [4.0]]), ["x"], bins=2)
+    >>> counts = merge_counts(profile, np.array([[1.0], [1.0]]), ["x"])
+    >>> merge_counts(profile, np.array([[1.0], [3.0], [np.nan]]), ["x"], counts)["x"].tolist()
+    [3.0, 1.0, 1.0]
+    """
     counts = {} if counts is None else counts
     for j, name in enumerate(names):
         if name not in profile:
@@ -56,7 +105,30 @@ def merge_counts(profile: FeatureProfile, Xt: np.ndarray, names: Sequence[str], 
 
 
 def population_stability(profile: FeatureProfile, counts: dict[str, np.ndarray]) -> dict[str, float]:
-    """PSI per feature from a batch's bin counts (see :func:`merge_counts`)."""
+    """PSI per feature from a batch's bin counts (see :func:`merge_counts`).
+
+    Parameters
+    ----------
+    profile : FeatureProfile
+        The training profile (see :func:`feature_profile`).
+    counts : dict of str to ndarray
+        The batch's rows per bin.
+
+    Returns
+    -------
+    dict of str to float
+        The population stability index of each feature in ``counts``.
+
+    Examples
+    --------
+    Training shares 0.5, 0.5; a batch 1, 1, 1, 3 has shares 0.75, 0.25, so PSI =
+    0.25 ln 1.5 + 0.25 ln 2 = ln(3) / 4:
+
+    >>> profile = feature_profile(np.array([[1.0], [2.0], [3.0], [4.0]]), ["x"], bins=2)
+    >>> counts = merge_counts(profile, np.array([[1.0], [1.0], [1.0], [3.0]]), ["x"])
+    >>> round(population_stability(profile, counts)["x"], 4)
+    0.2747
+    """
     out: dict[str, float] = {}
     for name, batch in counts.items():
         expected = np.maximum(np.asarray(profile[name]["shares"], dtype=float), _FLOOR)

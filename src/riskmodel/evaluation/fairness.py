@@ -17,10 +17,21 @@ from functools import partial
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, count, false_negative_rate, false_positive_rate, selection_rate
+from numpy.typing import ArrayLike
+from sklearn.metrics import brier_score_loss
 
 from riskmodel.evaluation.metrics import auc_interval
 
-__all__ = ["AGE_BANDS", "AUDIT_COLUMNS", "GAP_METRICS", "age_band", "fairness_audit", "fairness_gaps", "fairness_gap_errors", "nij_fairness_index"]
+__all__ = [
+    "AGE_BANDS",
+    "AUDIT_COLUMNS",
+    "GAP_METRICS",
+    "age_band",
+    "fairness_audit",
+    "fairness_gaps",
+    "fairness_gap_errors",
+    "nij_fairness_index",
+]
 
 #: Age bands at release: (lowest age of the band, label).
 AGE_BANDS: tuple[tuple[float, str], ...] = (
@@ -48,7 +59,7 @@ GAP_METRICS: tuple[str, ...] = (
 _NAN = float("nan")
 
 
-def age_band(age) -> np.ndarray:
+def age_band(age: ArrayLike) -> np.ndarray:
     """Age band of each age: ``"<18"``, ``"18-20"``, ``"21-24"``, ``"25-29"``, ``"30-39"``, ``"40-49"``, ``"50+"``.
 
     Parameters
@@ -93,7 +104,7 @@ AUDIT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _group_figures(y_true, y_pred, *, selected, threshold: float) -> np.ndarray:
+def _group_figures(y_true: ArrayLike, y_pred: ArrayLike, *, selected: ArrayLike, threshold: float) -> np.ndarray:
     """Every figure of :data:`AUDIT_COLUMNS` for one group, in that order."""
     y, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     predicted = (p >= threshold).astype(int)
@@ -117,14 +128,14 @@ def _group_figures(y_true, y_pred, *, selected, threshold: float) -> np.ndarray:
     )
 
 
-def _binary(y, name: str) -> np.ndarray:
+def _binary(y: ArrayLike, name: str) -> np.ndarray:
     y = np.asarray(y, dtype=float).ravel()
     if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
         raise ValueError(f"{name} must hold only 0 and 1 (no missing values)")
     return y
 
 
-def _probability(p, n: int) -> np.ndarray:
+def _probability(p: ArrayLike, n: int) -> np.ndarray:
     p = np.asarray(p, dtype=float).ravel()
     if len(p) != n:
         raise ValueError(f"p has {len(p)} rows, y has {n}")
@@ -133,7 +144,7 @@ def _probability(p, n: int) -> np.ndarray:
     return p
 
 
-def _group_labels(values, name: str, n: int) -> pd.Series:
+def _group_labels(values: ArrayLike, name: str, n: int) -> pd.Series:
     values = pd.Series(np.asarray(values, dtype=object).ravel(), name=name)
     if len(values) != n:
         raise ValueError(f"group {name!r} has {len(values)} rows, y has {n}")
@@ -150,8 +161,8 @@ def _top_n_flag(p: np.ndarray, top_n: int) -> np.ndarray:
 
 
 def fairness_audit(
-    y,
-    p,
+    y: ArrayLike,
+    p: ArrayLike,
     *,
     groups: Mapping[str, object],
     threshold: float,
@@ -289,7 +300,7 @@ def fairness_gap_errors(tables: Mapping[str, pd.DataFrame], *, min_group_size: i
     return errors
 
 
-def nij_fairness_index(y, p, *, race) -> float:
+def nij_fairness_index(y: ArrayLike, p: ArrayLike, *, race: ArrayLike) -> float:
     """The NIJ Recidivism Forecasting Challenge's fairness-penalised accuracy.
 
     ``(1 − Brier) × (1 − |FPR_Black − FPR_White|)``, the Brier score over all rows and
@@ -322,11 +333,12 @@ def nij_fairness_index(y, p, *, race) -> float:
         raise ValueError(f"race has {len(race)} rows, y has {len(y)}")
     if len(y) == 0:
         return _NAN
-    brier = float(np.mean((p - y) ** 2))
+    brier = float(brier_score_loss(y, p))
     rates = []
     for group in ("black", "white"):
         mask = (race == group).fillna(False).to_numpy(dtype=bool)
         negatives = y[mask] == 0
         # undefined (NaN) without negatives; fairlearn's rate would read 0
-        rates.append(false_positive_rate(y[mask], (p[mask] >= 0.5).astype(int), pos_label=1) if negatives.any() else _NAN)
+        flagged = (p[mask] >= 0.5).astype(int)
+        rates.append(false_positive_rate(y[mask], flagged, pos_label=1) if negatives.any() else _NAN)
     return float((1 - brier) * (1 - abs(rates[0] - rates[1])))

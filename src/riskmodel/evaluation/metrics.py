@@ -12,6 +12,11 @@ it used, so a scorer's coverage can be read beside its figures.
 Binary targets (``reoffence``, ``harm``) are scored with :func:`binary_metrics`, the
 count target (``frequency``) with :func:`count_metrics`; :func:`compare_table` lays the
 scorers side by side.
+
+Brier score, log loss, Poisson deviance and MAE are scikit-learn's, Spearman's correlation
+scipy's; the AUC and its bootstrap are this module's own (O(n) per replicate over one
+sort). :func:`fit_logistic_recalibration` is the one logistic fitter, shared with the
+models' recalibration.
 """
 
 from __future__ import annotations
@@ -20,8 +25,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit, xlogy
-from scipy.stats import rankdata
+from numpy.typing import ArrayLike
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+from scipy.stats import spearmanr
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, log_loss, mean_absolute_error, mean_poisson_deviance
 
 __all__ = [
     "auc_interval",
@@ -33,6 +42,8 @@ __all__ = [
     "compare_table",
     "count_metrics",
     "expected_calibration_error",
+    "fit_logistic_intercept",
+    "fit_logistic_recalibration",
     "precision_at",
 ]
 
@@ -48,7 +59,7 @@ _NAN = float("nan")
 # --------------------------------------------------------------------------- helpers
 
 
-def _arrays(*values) -> tuple[np.ndarray, ...]:
+def _arrays(*values: ArrayLike) -> tuple[np.ndarray, ...]:
     """Float arrays of equal length, restricted to the rows where all are finite."""
     arrays = [np.asarray(v, dtype=float).ravel() for v in values]
     n = {len(a) for a in arrays}
@@ -111,53 +122,73 @@ class _AUCOrder:
         return float(np.sum(pos * (neg_below + 0.5 * neg)) / (n_pos * n_neg))
 
 
-def _logistic_fit(y: np.ndarray, x: np.ndarray, *, offset: np.ndarray | None = None, max_iter: int = 100) -> np.ndarray:
-    """Unpenalised logistic regression by Newton's method with step halving.
-
-    Columns of ``x`` are the covariates (include a column of ones for an intercept);
-    ``offset`` is added to the linear predictor with coefficient fixed at 1.
-    Returns NaNs when the fit does not converge (separation, a singular design).
-    """
-    offset = np.zeros(len(y)) if offset is None else offset
-    beta = np.zeros(x.shape[1])
-
-    def loglik(b: np.ndarray) -> float:
-        eta = offset + x @ b
-        return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
-
-    current = loglik(beta)
-    for _ in range(max_iter):
-        mu = expit(offset + x @ beta)
-        gradient = x.T @ (y - mu)
-        hessian = (x * (mu * (1.0 - mu))[:, None]).T @ x
-        try:
-            step = np.linalg.solve(hessian, gradient)
-        except np.linalg.LinAlgError:
-            return np.full(x.shape[1], np.nan)
-        if not np.all(np.isfinite(step)):
-            return np.full(x.shape[1], np.nan)
-        scale = 1.0
-        while scale > 1e-8:
-            candidate = beta + scale * step
-            value = loglik(candidate)
-            if value >= current - 1e-12:
-                break
-            scale /= 2
-        beta, previous, current = candidate, current, value
-        if np.max(np.abs(scale * step)) < 1e-10 or abs(current - previous) < 1e-12 * (1 + abs(current)):
-            return beta
-    return np.full(x.shape[1], np.nan)
-
-
 # --------------------------------------------------------------------------- calibration
 
 
-def calibration_intercept_slope(y, p) -> tuple[float, float]:
+def fit_logistic_recalibration(y: ArrayLike, x: ArrayLike, *, tol: float = 1e-4) -> tuple[float, float]:
+    """Logistic recalibration ``logit P(y=1) = intercept + slope·x``: the one logistic fitter.
+
+    Both the model's recalibration (:class:`riskmodel.modelling.models.CalibratedModel`)
+    and the calibration slope of :func:`calibration_intercept_slope` are fitted here, with
+    scikit-learn's :class:`~sklearn.linear_model.LogisticRegression` (lbfgs, ``C=1e6``:
+    unpenalised in effect).
+
+    Parameters
+    ----------
+    y : array-like of {0, 1}
+        Observed outcomes (both classes present).
+    x : array-like of float
+        The one covariate: a model's margin, or the logit of a probability.
+    tol : float, default 1e-4
+        Stopping tolerance of lbfgs. scikit-learn's default, about 1e-4 from the exact
+        maximum-likelihood fit, is what the models were recalibrated with (a tighter one
+        would change every score); figures reported as metrics use 1e-10.
+
+    Returns
+    -------
+    intercept, slope : float
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=20_000)
+    >>> y = rng.binomial(1, expit(0.5 + 2.0 * x))
+    >>> a, b = fit_logistic_recalibration(y, x, tol=1e-10)
+    >>> bool(abs(a - 0.5) < 0.1 and abs(b - 2.0) < 0.1)
+    True
+    """
+    x = np.asarray(x, dtype=float).reshape(-1, 1)
+    fit = LogisticRegression(C=1e6, tol=tol, max_iter=1000).fit(x, np.asarray(y, dtype=float))
+    return float(fit.intercept_[0]), float(fit.coef_[0, 0])
+
+
+def fit_logistic_intercept(y: ArrayLike, offset: ArrayLike) -> float:
+    """Intercept ``a`` of ``logit P(y=1) = a + offset`` (the offset's coefficient fixed at 1).
+
+    The maximum-likelihood ``a`` makes the expected count equal the observed one,
+    ``sum expit(a + offset) = sum y``: one monotone equation, solved with
+    :func:`scipy.optimize.brentq`. NaN when ``y`` holds one class only.
+
+    Examples
+    --------
+    >>> round(fit_logistic_intercept([0, 1, 1, 1], np.zeros(4)), 6) == round(float(np.log(3)), 6)
+    True
+    """
+    y, offset = _arrays(y, offset)
+    if not _two_classes(y):
+        return _NAN
+    observed = float(y.sum())
+    low, high = -60.0 - offset.max(), 60.0 - offset.min()  # below: every expit near 0; above: near 1
+    return float(brentq(lambda a: float(expit(a + offset).sum()) - observed, low, high, xtol=1e-12, rtol=1e-15))
+
+
+def calibration_intercept_slope(y: ArrayLike, p: ArrayLike) -> tuple[float, float]:
     """Calibration-in-the-large intercept and calibration slope of probabilities.
 
     The slope is ``b`` in the logistic recalibration ``logit P(y=1) = a + b·logit(p)``;
     the intercept is ``a`` in ``logit P(y=1) = a + logit(p)`` (slope fixed at 1, i.e.
-    calibration-in-the-large). Both are unpenalised maximum-likelihood fits.
+    calibration-in-the-large). Both are maximum-likelihood fits (see
+    :func:`fit_logistic_intercept` and :func:`fit_logistic_recalibration`).
 
     Parameters
     ----------
@@ -187,15 +218,14 @@ def calibration_intercept_slope(y, p) -> tuple[float, float]:
     if not _two_classes(y):
         return _NAN, _NAN
     x = logit(np.clip(p, PROBABILITY_CLIP, 1 - PROBABILITY_CLIP))
-    ones = np.ones((len(y), 1))
-    (intercept,) = _logistic_fit(y, ones, offset=x)
+    intercept = fit_logistic_intercept(y, x)
     if np.ptp(x) == 0:
-        return float(intercept), _NAN
-    _, slope = _logistic_fit(y, np.column_stack([ones[:, 0], x]))
-    return float(intercept), float(slope)
+        return intercept, _NAN
+    _, slope = fit_logistic_recalibration(y, x, tol=1e-10)
+    return intercept, slope
 
 
-def calibration_bins(y, p, *, bins: int = 10) -> pd.DataFrame:
+def calibration_bins(y: ArrayLike, p: ArrayLike, *, bins: int = 10) -> pd.DataFrame:
     """Mean predicted and observed rates in equal-frequency bins of the score.
 
     Rows are sorted by ``p`` and cut into ``bins`` groups of (as nearly as possible)
@@ -236,7 +266,7 @@ def calibration_bins(y, p, *, bins: int = 10) -> pd.DataFrame:
     )
 
 
-def expected_calibration_error(y, p, *, bins: int = 10) -> float:
+def expected_calibration_error(y: ArrayLike, p: ArrayLike, *, bins: int = 10) -> float:
     """Expected calibration error over equal-frequency bins.
 
     The mean over bins of ``|mean(p) − mean(y)|``, weighted by the rows in each bin
@@ -266,7 +296,9 @@ def expected_calibration_error(y, p, *, bins: int = 10) -> float:
 # --------------------------------------------------------------------------- ranking
 
 
-def auc_interval(y, p, *, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+def auc_interval(
+    y: ArrayLike, p: ArrayLike, *, n_boot: int = 200, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     """AUC with a percentile bootstrap interval.
 
     Ties in ``p`` count one half, as in :func:`sklearn.metrics.roc_auc_score`. Each
@@ -305,7 +337,8 @@ def auc_interval(y, p, *, n_boot: int = 200, seed: int = 0, level: float = 0.95)
     n = len(y)
     # How often each row is drawn does not depend on where the row sits, so the counts
     # are drawn straight in sorted order.
-    replicates = np.array([ranked.auc(np.bincount(rng.integers(0, n, n), minlength=n).astype(float)) for _ in range(n_boot)])
+    draws = (np.bincount(rng.integers(0, n, n), minlength=n).astype(float) for _ in range(n_boot))
+    replicates = np.array([ranked.auc(counts) for counts in draws])
     replicates = replicates[np.isfinite(replicates)]
     if len(replicates) == 0:
         return auc, _NAN, _NAN
@@ -314,7 +347,9 @@ def auc_interval(y, p, *, n_boot: int = 200, seed: int = 0, level: float = 0.95)
     return auc, float(low), float(high)
 
 
-def capture_curve(outcome_count, score, *, points: Sequence[float] = CAPTURE_POINTS) -> pd.DataFrame:
+def capture_curve(
+    outcome_count: ArrayLike, score: ArrayLike, *, points: Sequence[float] = CAPTURE_POINTS
+) -> pd.DataFrame:
     """Share of all outcomes held by the top-ranked share of rows.
 
     Rows are ranked by ``score``, highest first (ties keep row order); the top ``k``
@@ -357,7 +392,7 @@ def capture_curve(outcome_count, score, *, points: Sequence[float] = CAPTURE_POI
     return pd.DataFrame({"share_ranked": shares, "share_captured": captured})
 
 
-def capture_at(outcome_count, score, *, share: float) -> float:
+def capture_at(outcome_count: ArrayLike, score: ArrayLike, *, share: float) -> float:
     """Share of all outcomes held by the top ``share`` of rows ranked by ``score``.
 
     One point of :func:`capture_curve`; ``capture_at(c, s, share=1.0) == 1`` whenever
@@ -379,7 +414,7 @@ def capture_at(outcome_count, score, *, share: float) -> float:
     return float(capture_curve(outcome_count, score, points=(share,))["share_captured"].iloc[0])
 
 
-def precision_at(y, score, *, capacity: int) -> float:
+def precision_at(y: ArrayLike, score: ArrayLike, *, capacity: int) -> float:
     """Share of ``y == 1`` among the ``capacity`` highest-scored rows.
 
     What the panel gets from working with as many people as it has places for. Ties
@@ -410,10 +445,10 @@ def precision_at(y, score, *, capacity: int) -> float:
 
 
 def binary_metrics(
-    y,
-    p,
+    y: ArrayLike,
+    p: ArrayLike,
     *,
-    outcome_count=None,
+    outcome_count: ArrayLike | None = None,
     capacity: int = 100,
     n_boot: int = 200,
     seed: int = 0,
@@ -444,16 +479,15 @@ def binary_metrics(
     y, p, count = _arrays(y, p, count)
     auc, low, high = auc_interval(y, p, n_boot=n_boot, seed=seed, level=0.95)
     intercept, slope = calibration_intercept_slope(y, p)
-    eps = np.finfo(float).eps
-    clipped = np.clip(p, eps, 1 - eps)
     return {
         "n": float(len(y)),
         "prevalence": _mean(y),
         "auc": auc,
         "auc_low": low,
         "auc_high": high,
-        "brier": _mean((p - y) ** 2),
-        "log_loss": _mean(-(xlogy(y, clipped) + xlogy(1 - y, 1 - clipped))),
+        "brier": float(brier_score_loss(y, p)) if len(y) else _NAN,
+        # scikit-learn clips p to [eps, 1 - eps] of float64, as before
+        "log_loss": float(log_loss(y, p, labels=[0, 1])) if len(y) else _NAN,
         "calibration_intercept": intercept,
         "calibration_slope": slope,
         "ece": expected_calibration_error(y, p, bins=10),
@@ -464,14 +498,13 @@ def binary_metrics(
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 2:
+    # scipy warns and answers NaN for a constant input: say NaN without the warning
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return _NAN
-    ra, rb = rankdata(a) - (len(a) + 1) / 2, rankdata(b) - (len(b) + 1) / 2
-    den = np.sqrt(np.sum(ra**2) * np.sum(rb**2))
-    return float(np.sum(ra * rb) / den) if den > 0 else _NAN
+    return float(spearmanr(a, b).statistic)
 
 
-def count_metrics(y_count, mu, *, capacity: int = 100) -> dict[str, float]:
+def count_metrics(y_count: ArrayLike, mu: ArrayLike, *, capacity: int = 100) -> dict[str, float]:
     """All figures of an expected count (the ``frequency`` target).
 
     Parameters
@@ -496,14 +529,13 @@ def count_metrics(y_count, mu, *, capacity: int = 100) -> dict[str, float]:
         raise ValueError(f"capacity must be at least 1, got {capacity}")
     y, mu = _arrays(y_count, mu)
     n = len(y)
-    safe_mu = np.maximum(mu, 1e-12)
-    deviance = 2.0 * (xlogy(y, y) - xlogy(y, safe_mu) - (y - safe_mu))
     return {
         "n": float(n),
         "mean_observed": _mean(y),
         "mean_predicted": _mean(mu),
-        "poisson_deviance": _mean(deviance),
-        "mae": _mean(np.abs(y - mu)),
+        # scikit-learn refuses a zero expectation: floor it as before
+        "poisson_deviance": float(mean_poisson_deviance(y, np.maximum(mu, 1e-12))) if n else _NAN,
+        "mae": float(mean_absolute_error(y, mu)) if n else _NAN,
         "capture_at_10": capture_at(y, mu, share=0.10),
         "capture_at_20": capture_at(y, mu, share=0.20),
         "capture_at_capacity": capture_at(y, mu, share=min(capacity, n) / n) if n else _NAN,
@@ -529,6 +561,7 @@ def compare_table(rows: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     columns: list[str] = []
     for figures in rows.values():
         columns.extend(k for k in figures if k not in columns)
-    table = pd.DataFrame([{k: figures.get(k, _NAN) for k in columns} for figures in rows.values()], index=list(rows), columns=columns)
+    records = [{k: figures.get(k, _NAN) for k in columns} for figures in rows.values()]
+    table = pd.DataFrame(records, index=list(rows), columns=columns)
     table.index.name = "scorer"
     return table

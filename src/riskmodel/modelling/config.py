@@ -1,4 +1,9 @@
-"""Training, evaluation, gate and scoring configuration.
+"""Training, evaluation, gate and scoring configuration: typed, checked, written down.
+
+The configuration is a tree of pydantic models that refuse what they do not know
+(``extra="forbid"``): a misspelt gate would otherwise be silently ignored and the default
+applied. An unknown key or a value of the wrong type is refused with its path, e.g.
+``gates.min_auc: Input should be a valid number``.
 
 The defaults here are the ones written out in ``training/config.yaml``; a YAML file
 overrides any part of them (a test keeps the two identical).
@@ -6,17 +11,29 @@ overrides any part of them (a test keeps the two identical).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+import functools
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import TypedDict  # pydantic needs this TypedDict before Python 3.12
 
 from riskmodel.data.labels import LabelConfig
-from riskmodel.modelling.models import DEFAULT_PARAMS
 
 __all__ = [
+    "DEFAULT_PARAMS",
     "SplitConfig",
     "GateConfig",
     "ScoringConfig",
@@ -27,186 +44,50 @@ __all__ = [
     "Band",
 ]
 
-Band = tuple[float, str]
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    """How the cohort is split in time and by person.
-
-    Releases before ``test_from`` train the models; later eligible releases are split by
-    person (``calibration_share`` to calibration, the rest to test). ``test_from``
-    defaults to two years before the last release whose harm outcome is known, so every
-    target has a test period. ``validation_share`` of training people are held out for
-    early stopping.
-    """
-
-    test_from: date | None = None
-    calibration_share: float = 0.5
-    validation_share: float = 0.1
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    """Written-down gates a candidate must pass to become champion.
-
-    Calibration bounds are widened by ``uncertainty_z`` standard errors of the figure on
-    the candidate's test rows (see :func:`riskmodel.modelling.registry.promote`).
-    """
-
-    min_auc: float = 0.60
-    auc_tolerance: float = 0.01
-    brier_tolerance: float = 0.005
-    calibration_slope: tuple[float, float] = (0.8, 1.2)
-    max_abs_calibration_intercept: float = 0.2
-    max_ece: float = 0.05
-    max_frequency_calibration_error: float = 0.10
-    max_calibration_gap: float = 0.15
-    max_false_positive_rate_gap: float = 0.20
-    max_false_negative_rate_gap: float = 0.20
-    min_group_size: int = 100
-    uncertainty_z: float = 2.0
-
-
-@dataclass(frozen=True)
-class ScoringConfig:
-    """Bands, priority rule and panel capacity used when scoring."""
-
-    reoffence_bands: tuple[Band, ...] = ((0.0, "low"), (0.50, "medium"), (0.75, "high"), (0.90, "very high"))
-    harm_bands: tuple[Band, ...] = ((0.0, "low"), (0.30, "medium"), (0.60, "high"), (0.80, "very high"))
-    priority_rule: str = "harm_weighted_frequency"
-    harm_weight: float = 1.0
-    capacity: int = 50
-    explain_top: int = 5
-    range_tolerance: float = 0.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything ``riskmodel train`` needs besides the data and ``as_of``.
-
-    ``reoffence_from_counts``: fit the reoffence model's trees to the *number* of
-    reoffences (Poisson, like the frequency model, which then shares them) and recalibrate
-    their log-rate to a probability on the calibration fold. A count says more about a
-    person's rate than "any or none" does, so the ranking is better; the probability is
-    still calibrated on the binary outcome.
-    """
-
-    labels: LabelConfig = field(default_factory=LabelConfig)
-    split: SplitConfig = field(default_factory=SplitConfig)
-    extra_numeric: tuple[str, ...] = ()
-    extra_categorical: tuple[str, ...] = ()
-    reoffence_from_counts: bool = True
-    params: dict[str, dict[str, Any]] = field(
-        default_factory=lambda: {"default": dict(DEFAULT_PARAMS), "reoffence": {}, "harm": {}, "frequency": {}}
-    )
-    n_boot: int = 200
-    fairness_thresholds: dict[str, float] = field(default_factory=lambda: {"reoffence": 0.75, "harm": 0.30})
-    gates: GateConfig = field(default_factory=GateConfig)
-    scoring: ScoringConfig = field(default_factory=ScoringConfig)
-    seed: int = 0
-
-    def params_for(self, target: str) -> dict[str, Any]:
-        """LightGBM parameters of one target (defaults, then its overrides)."""
-        return {**self.params.get("default", {}), **self.params.get(target, {})}
-
-    def with_labels(self, **changes: int | None) -> "TrainConfig":
-        """A copy with some label settings replaced (``None`` keeps the current value)."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return replace(self, labels=replace(self.labels, **changes)) if changes else self
-
-
-def _tuple_bands(value, path: str) -> tuple[Band, ...]:
-    try:
-        bands = tuple((float(edge), str(name)) for edge, name in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{path}: expected a list of [lower edge, name] pairs, got {value!r}") from None
-    if not bands or bands[0][0] != 0.0 or any(b[0] <= a[0] for a, b in zip(bands, bands[1:])):
-        raise ValueError(f"{path}: bands must start at 0 and rise, got {value!r}")
-    return bands
-
-
-def _mapping(value, path: str) -> dict[str, Any]:
-    if value is None:  # an empty YAML section
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a mapping of settings, got {type(value).__name__} {value!r}")
-    return dict(value)
-
-
-def _build(cls, data, path: str) -> dict[str, Any]:
-    data = _mapping(data, path)
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(data) - set(known)
-    if unknown:
-        raise ValueError(f"{path}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
-    return data
-
-
-def _coerce(value, default, path: str):
-    """``value`` as the type of the default (YAML gives ints for floats, lists for tuples)."""
-    kind = type(default)
-    try:
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if kind is int:
-            if isinstance(value, bool) or float(value) != int(value):
-                raise TypeError
-            return int(value)
-        if kind is float:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if kind is str:
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-        if kind is tuple and all(isinstance(v, (int, float)) for v in default):
-            out = tuple(float(v) for v in value)
-            if len(out) != len(default):
-                raise TypeError
-            return out
-    except (TypeError, ValueError):
-        raise ValueError(f"{path}: expected {kind.__name__} like {default!r}, got {value!r}") from None
-    return value
-
-
-def _section(cls, base, data, path: str, special=None):
-    """Replace the given fields of dataclass instance ``base``, each checked and coerced."""
-    values = _build(cls, data, path)
-    out = {}
-    for key, value in values.items():
-        if special and key in special:
-            out[key] = special[key](value, f"{path}.{key}")
-        else:
-            out[key] = _coerce(value, getattr(base, key), f"{path}.{key}")
-    return replace(base, **out)
-
-
-def _date_or_none(value, path: str) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"{path}: {value!r} is not an ISO 8601 date (YYYY-MM-DD) or null") from None
-
-
-def _names(value, path: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{path}: expected a list of column names, got {value!r}")
-    return tuple(value)
-
+#: LightGBM settings. Trees stay small because ``pred_contrib`` (the panel's explanations)
+#: costs time in proportion to trees x leaves; seven leaves and half the features per tree
+#: did as well as larger trees on the synthetic and NIJ benchmarks
+#: (``benchmarks/quality.py``). One thread: LightGBM's OpenMP threads spin-wait, so on a
+#: shared two-core machine two threads were several times *slower* than one.
+DEFAULT_PARAMS: dict[str, object] = {
+    "n_estimators": 400,
+    "learning_rate": 0.05,
+    "num_leaves": 7,
+    "min_child_samples": 50,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.5,
+    "reg_lambda": 1.0,
+    "early_stopping_rounds": 30,
+    "n_jobs": 1,
+}
 
 #: Model settings riskmodel sets itself: a configuration may not override them.
 _FIXED_PARAMS = frozenset({"objective", "monotone_constraints", "random_state", "seed", "verbose", "verbosity"})
 
 
+def _not_a_bool(value: object) -> object:
+    # pydantic reads true as 1; in a configuration it is a mistake
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_a_bool)]
+Float = Annotated[float, BeforeValidator(_not_a_bool)]
+Band = tuple[float, str]
+
+
+def _rising_bands(bands: tuple[Band, ...]) -> tuple[Band, ...]:
+    if not bands or bands[0][0] != 0.0 or any(b[0] <= a[0] for a, b in zip(bands, bands[1:], strict=False)):
+        raise ValueError(f"bands must start at 0 and rise, got {[list(b) for b in bands]}")
+    return bands
+
+
+Bands = Annotated[tuple[Band, ...], AfterValidator(_rising_bands)]
+
+
+@functools.cache
 def _known_lightgbm_params() -> frozenset[str] | None:
     import lightgbm as lgb
 
@@ -222,26 +103,238 @@ def _known_lightgbm_params() -> frozenset[str] | None:
     return frozenset(names)
 
 
-def _params(base: dict[str, dict[str, Any]], data, path: str) -> dict[str, dict[str, Any]]:
-    from riskmodel.modelling.models import TARGETS
-
-    params = {k: dict(v) for k, v in base.items()}
-    sections = _mapping(data, path)
-    unknown = set(sections) - {"default", *TARGETS}
-    if unknown:
-        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; known: {sorted({'default', *TARGETS})}")
+def _lightgbm_params(values: dict[str, Any]) -> dict[str, Any]:
+    fixed = sorted(set(values) & _FIXED_PARAMS)
+    if fixed:
+        raise ValueError(f"{fixed} are set by riskmodel and cannot be configured")
     known = _known_lightgbm_params()
-    for target, values in sections.items():
-        values = _mapping(values, f"{path}.{target}")
-        fixed = sorted(set(values) & _FIXED_PARAMS)
-        if fixed:
-            raise ValueError(f"{path}.{target}: {fixed} are set by riskmodel and cannot be configured")
-        if known is not None:
-            unknown = sorted(set(values) - known)
-            if unknown:
-                raise ValueError(f"{path}.{target}: unknown LightGBM parameter(s) {unknown}")
-        params.setdefault(target, {}).update(values)
-    return params
+    unknown = sorted(set(values) - known) if known is not None else []
+    if unknown:
+        raise ValueError(f"unknown LightGBM parameter(s) {unknown}")
+    return values
+
+
+LightGBMParams = Annotated[dict[str, Any], AfterValidator(_lightgbm_params)]
+
+
+class _Params(TypedDict, total=False):
+    """LightGBM settings: ``default`` for all three targets, then each target's own."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    default: LightGBMParams
+    reoffence: LightGBMParams
+    harm: LightGBMParams
+    frequency: LightGBMParams
+
+
+class _FairnessThresholds(TypedDict, total=False):
+    """Probability at which the fairness audit counts a person as flagged, per target."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    reoffence: Float
+    harm: Float
+
+
+class _Section(BaseModel):
+    """A part of the configuration: unknown keys refused, values fixed once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(_Section):
+    """How the cohort is split in time and by person.
+
+    Releases before ``test_from`` train the models; later eligible releases are split by
+    person (``calibration_share`` to calibration, the rest to test). ``test_from``
+    defaults to two years before the last release whose harm outcome is known, so every
+    target has a test period. ``validation_share`` of training people are held out for
+    early stopping.
+    """
+
+    test_from: date | None = None
+    calibration_share: Float = Field(default=0.5, ge=0.0, lt=1.0)
+    validation_share: Float = Field(default=0.1, ge=0.0, lt=1.0)
+    seed: Int = 0
+
+
+class GateConfig(_Section):
+    """Written-down gates a candidate must pass to become champion.
+
+    Calibration bounds are widened by ``uncertainty_z`` standard errors of the figure on
+    the candidate's test rows (see :func:`riskmodel.modelling.gates.decide`).
+    """
+
+    min_auc: Float = 0.60
+    auc_tolerance: Float = 0.01
+    brier_tolerance: Float = 0.005
+    calibration_slope: tuple[Float, Float] = (0.8, 1.2)
+    max_abs_calibration_intercept: Float = 0.2
+    max_ece: Float = 0.05
+    max_frequency_calibration_error: Float = 0.10
+    max_calibration_gap: Float = 0.15
+    max_false_positive_rate_gap: Float = 0.20
+    max_false_negative_rate_gap: Float = 0.20
+    min_group_size: Int = 100
+    uncertainty_z: Float = 2.0
+
+
+class ScoringConfig(_Section):
+    """Bands, priority rule and panel capacity used when scoring."""
+
+    reoffence_bands: Bands = ((0.0, "low"), (0.50, "medium"), (0.75, "high"), (0.90, "very high"))
+    harm_bands: Bands = ((0.0, "low"), (0.30, "medium"), (0.60, "high"), (0.80, "very high"))
+    priority_rule: str = "harm_weighted_frequency"
+    harm_weight: Float = 1.0
+    capacity: Int = 50
+    explain_top: Int = 5
+    range_tolerance: Float = 0.0
+
+
+def _default_params() -> dict[str, dict[str, Any]]:
+    return {"default": dict(DEFAULT_PARAMS), "reoffence": {}, "harm": {}, "frequency": {}}
+
+
+def _default_thresholds() -> dict[str, float]:
+    return {"reoffence": 0.75, "harm": 0.30}
+
+
+class TrainConfig(_Section):
+    """Everything ``riskmodel train`` needs besides the data and ``as_of``.
+
+    ``params`` and ``fairness_thresholds`` are plain dictionaries; a configuration's
+    entries are laid over the defaults (``params: {default: {num_leaves: 15}}`` changes
+    one setting and keeps the others).
+
+    ``reoffence_from_counts``: fit the reoffence model's trees to the *number* of
+    reoffences (Poisson, like the frequency model, which then shares them) and recalibrate
+    their log-rate to a probability on the calibration fold. A count says more about a
+    person's rate than "any or none" does, so the ranking is better; the probability is
+    still calibrated on the binary outcome.
+
+    Examples
+    --------
+    >>> TrainConfig(gates={"min_auc": 0.7}).gates.min_auc
+    0.7
+    >>> TrainConfig(params={"harm": {"num_leaves": 15}}).params_for("harm")["num_leaves"]
+    15
+    """
+
+    labels: LabelConfig = Field(default_factory=LabelConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    extra_numeric: tuple[str, ...] = ()
+    extra_categorical: tuple[str, ...] = ()
+    reoffence_from_counts: StrictBool = True
+    params: _Params = Field(default_factory=_default_params)
+    n_boot: Int = 200
+    fairness_thresholds: _FairnessThresholds = Field(default_factory=_default_thresholds)
+    gates: GateConfig = Field(default_factory=GateConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    seed: Int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_defaults(cls, data: Any) -> Any:
+        # an empty YAML section (`gates:`) or list (`extra_numeric:`) reads as None
+        if not isinstance(data, dict):
+            return data
+        empty = {**dict.fromkeys(_SECTIONS, {}), "extra_numeric": (), "extra_categorical": ()}
+        return {k: empty[k] if v is None and k in empty else v for k, v in data.items()}
+
+    @field_validator("params")
+    @classmethod
+    def _params_over_defaults(cls, params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        merged = _default_params()
+        for target, values in params.items():
+            merged[target].update(values)
+        return merged
+
+    @field_validator("fairness_thresholds")
+    @classmethod
+    def _thresholds_over_defaults(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        return {**_default_thresholds(), **thresholds}
+
+    def params_for(self, target: str) -> dict[str, Any]:
+        """LightGBM parameters of one target (defaults, then its overrides)."""
+        return {**self.params.get("default", {}), **self.params.get(target, {})}
+
+    def with_labels(self, **changes: int | None) -> TrainConfig:
+        """A copy with some label settings replaced (``None`` keeps the current value).
+
+        Raises
+        ------
+        ValueError
+            When a changed setting is out of range (e.g. a window of 0 days).
+        """
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        try:
+            labels = LabelConfig.model_validate({**self.labels.model_dump(), **changes})
+        except ValidationError as error:
+            raise ValueError(_message(error, within=("labels",))) from None
+        return self.model_copy(update={"labels": labels})
+
+
+#: Settings of :class:`TrainConfig` that hold a mapping (an empty one means the defaults).
+_SECTIONS = frozenset({"labels", "split", "params", "fairness_thresholds", "gates", "scoring"})
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """Setting names allowed where ``loc`` points (for the message about an unknown one)."""
+    kind: Any = TrainConfig
+    for part in loc[:-1]:
+        fields = getattr(kind, "model_fields", None) or getattr(kind, "__annotations__", {})
+        field = fields.get(part)
+        kind = getattr(field, "annotation", field)
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return sorted(kind.model_fields)
+    return sorted(getattr(kind, "__annotations__", {}))
+
+
+def _message(error: ValidationError, *, within: tuple[str, ...] = ()) -> str:
+    """One line per mistake, each led by the setting's path (``gates.min_auc: ...``).
+
+    ``within``: the path of the section that was validated on its own.
+    """
+    lines = []
+    for problem in error.errors(include_url=False):
+        loc = (*within, *problem["loc"])
+        path = ".".join(str(part) for part in loc) or "config"
+        if problem["type"] == "extra_forbidden":
+            known = _known_keys(loc)
+            text = "unknown setting" + (f"; known: {', '.join(known)}" if known else "")
+        elif problem["type"] == "value_error":
+            text = str(problem["ctx"]["error"])
+        else:
+            text = f"{problem['msg']} (got {problem['input']!r})"
+        lines.append(f"{path}: {text}")
+    return "; ".join(lines)
+
+
+def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
+    """Build a configuration from plain data over the defaults (see :func:`load_config`).
+
+    Raises
+    ------
+    ValueError
+        On an unknown key or a value of the wrong kind, naming its path
+        (``gates.min_acu: unknown setting; known: ...``).
+
+    Examples
+    --------
+    >>> config_from_dict({"scoring": {"capacity": 20}}).scoring.capacity
+    20
+    >>> config_from_dict({"gates": {"min_auc": "high"}})
+    Traceback (most recent call last):
+    ...
+    ValueError: gates.min_auc: Input should be a valid number, unable to parse string as a number (got 'high')
+    """
+    try:
+        return TrainConfig.model_validate({} if data is None else data)
+    except ValidationError as error:
+        raise ValueError(_message(error)) from None
 
 
 def load_config(path: Path | None = None) -> TrainConfig:
@@ -250,76 +343,17 @@ def load_config(path: Path | None = None) -> TrainConfig:
     Raises
     ------
     ValueError
-        On an unknown key or a value of the wrong kind, naming it and where it is.
+        On an unknown key or a value of the wrong kind, naming the file and the key.
     """
     data = yaml.safe_load(Path(path).read_text()) if path is not None else None
     try:
         return config_from_dict(data)
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") if path is not None else exc
-
-
-def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
-    """Build a configuration from plain data over the defaults (see :func:`load_config`).
-
-    Every key is checked: an unknown one (a misspelt gate would otherwise be silently
-    ignored and the default applied) or a value of the wrong kind raises
-    :class:`ValueError` naming it.
-    """
-    data = _build(TrainConfig, data, "config")
-    base = TrainConfig()
-    kwargs: dict[str, Any] = {}
-    if "labels" in data:
-        labels = _build(LabelConfig, data["labels"], "labels")
-        changes = {}
-        for key, value in labels.items():
-            if key == "harm_groups":
-                changes[key] = _names(value, "labels.harm_groups")
-            else:
-                changes[key] = _coerce(value, getattr(base.labels, key), f"labels.{key}")
-        kwargs["labels"] = replace(base.labels, **changes)
-    if "split" in data:
-        kwargs["split"] = _section(SplitConfig, base.split, data["split"], "split", {"test_from": _date_or_none})
-        for key in ("calibration_share", "validation_share"):
-            share = getattr(kwargs["split"], key)
-            if not 0.0 <= share < 1.0:
-                raise ValueError(f"split.{key}: must lie in [0, 1), got {share}")
-    if "gates" in data:
-        kwargs["gates"] = _section(GateConfig, base.gates, data["gates"], "gates")
-    if "scoring" in data:
-        bands = {"reoffence_bands": _tuple_bands, "harm_bands": _tuple_bands}
-        kwargs["scoring"] = _section(ScoringConfig, base.scoring, data["scoring"], "scoring", bands)
-    if "params" in data:
-        kwargs["params"] = _params(base.params, data["params"], "params")
-    for key in ("extra_numeric", "extra_categorical"):
-        if key in data:
-            kwargs[key] = _names(data[key], key)
-    for key in ("n_boot", "seed", "reoffence_from_counts"):
-        if key in data:
-            kwargs[key] = _coerce(data[key], getattr(base, key), key)
-    if "fairness_thresholds" in data:
-        thresholds = _mapping(data["fairness_thresholds"], "fairness_thresholds")
-        unknown = set(thresholds) - set(base.fairness_thresholds)
-        if unknown:
-            raise ValueError(f"fairness_thresholds: unknown target(s) {sorted(unknown)}; known: {sorted(base.fairness_thresholds)}")
-        kwargs["fairness_thresholds"] = {
-            **base.fairness_thresholds,
-            **{k: _coerce(v, 0.5, f"fairness_thresholds.{k}") for k, v in thresholds.items()},
-        }
-    return replace(base, **kwargs)
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+        if path is None:
+            raise
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    """Plain (YAML/JSON-ready) form of a configuration."""
-    return _plain(asdict(config))
-
+    """Plain (YAML/JSON-ready) form of a configuration: lists for tuples, ISO dates."""
+    return config.model_dump(mode="json")

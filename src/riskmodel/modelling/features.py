@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from riskmodel._constants import HARM_GROUPS, NEEDS_COLUMNS, OFFENCE_WEIGHTS
+from riskmodel._constants import HARM_GROUPS, NEEDS_COLUMNS, OFFENCE_WEIGHTS, RELEASE_COLUMNS
 
 __all__ = ["ReleaseFeatures", "BASE_FEATURES", "MONOTONE_INCREASING", "INPUT_COLUMNS"]
 
@@ -34,18 +35,22 @@ INPUT_COLUMNS: tuple[str, ...] = (
 ) + NEEDS_COLUMNS
 
 BASE_FEATURES: tuple[str, ...] = (
-    "age_at_release",
-    "sex_female",
-    "previous_sanctions",
-    "copas_rate",
-    "years_since_first_sanction",
-    "index_offence_weight",
-    "index_offence_violent_or_sexual",
-    "sentence_days",
-    "previous_custodial_sentences",
-    "previous_violent_sanctions",
-    "previous_breaches",
-) + NEEDS_COLUMNS + ("needs_count",)
+    (
+        "age_at_release",
+        "sex_female",
+        "previous_sanctions",
+        "copas_rate",
+        "years_since_first_sanction",
+        "index_offence_weight",
+        "index_offence_violent_or_sexual",
+        "sentence_days",
+        "previous_custodial_sentences",
+        "previous_violent_sanctions",
+        "previous_breaches",
+    )
+    + NEEDS_COLUMNS
+    + ("needs_count",)
+)
 
 #: Criminal-history features: more of them never lowers a score.
 MONOTONE_INCREASING: frozenset[str] = frozenset(
@@ -67,11 +72,19 @@ def _column(X: pd.DataFrame, name: str) -> np.ndarray:
     column = X[name]
     if pd.api.types.is_float_dtype(column) or pd.api.types.is_integer_dtype(column):
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_complex_dtype(column):  # casting to float would drop the imaginary part
+        raise ValueError(f"Complex data not supported (column {name!r})")
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
 
 
 class ReleaseFeatures(TransformerMixin, BaseEstimator):
     """Turn validated ``releases`` rows into model features.
+
+    Input is a DataFrame whose columns are read by their contract names; a column that is
+    absent counts as unknown (NaN) in every row. Plain arrays are refused: their columns
+    have no names, and reading them by position could silently turn one column into
+    another. Extra feature names are checked in ``fit``: distinct strings, none of them a
+    contract column (so ``ethnicity`` can never become a feature) or a base feature.
 
     Parameters
     ----------
@@ -91,25 +104,60 @@ class ReleaseFeatures(TransformerMixin, BaseEstimator):
         Training range of each numeric input, for out-of-range warnings.
     categorical_indices_ : list of int
         Output columns that are categorical codes.
+    n_features_in_ : int
+        Number of columns of the frame seen in ``fit``.
 
     Examples
     --------
+    Only the four required inputs are given, so every other feature is unknown (NaN) and
+    the count of needs is 0:
+
     >>> rows = pd.DataFrame({"sex": ["M"], "age_at_release": [30.0], "previous_sanctions": [4.0],
     ...                      "index_offence": ["robbery"]})
-    >>> ReleaseFeatures().fit(rows).transform(rows).shape
-    (1, 19)
+    >>> features = ReleaseFeatures().fit(rows)
+    >>> X = features.transform(rows)
+    >>> X.shape
+    (1, 18)
+    >>> {str(n): float(v) for n, v in zip(features.get_feature_names_out(), X[0]) if not np.isnan(v)}
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'age_at_release': 30.0, 'sex_female': 0.0, 'previous_sanctions': 4.0, 'index_offence_weight': -0.6348,
+     'index_offence_violent_or_sexual': 1.0, 'needs_count': 0.0}
     """
 
     def __init__(self, extra_numeric: Sequence[str] = (), extra_categorical: Sequence[str] = ()):
         self.extra_numeric = extra_numeric
         self.extra_categorical = extra_categorical
 
-    def fit(self, X, y=None):
-        """Learn categories and training ranges."""
+    def fit(self, X: pd.DataFrame, y: object = None) -> ReleaseFeatures:
+        """Learn categories and training ranges.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Validated ``releases`` rows (at least one).
+        y : ignored
+            Accepted for the scikit-learn API.
+
+        Returns
+        -------
+        ReleaseFeatures
+            This transformer, fitted.
+
+        Raises
+        ------
+        TypeError
+            When ``X`` is not a DataFrame, or an extra feature's name is not a string.
+        ValueError
+            When ``X`` has no rows or no columns, or the extra feature names are repeated, contract
+            columns or base features.
+        """
+        self._check_extras()
         X = self._frame(X)
-        self.categories_ = {
-            c: sorted(X[c].dropna().astype("string").unique().tolist()) for c in self.extra_categorical
-        }
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            # scikit-learn's wording, so that its estimator checks recognise the refusal
+            side = "sample(s)" if X.shape[0] == 0 else "feature(s)"
+            raise ValueError(f"Found array with 0 {side} (shape={X.shape}) while a minimum of 1 is required.")
+        self.categories_ = {c: sorted(X[c].dropna().astype("string").unique().tolist()) for c in self.extra_categorical}
         base = self._base(X)
         self.ranges_ = {}
         for name in ("age_at_release", "previous_sanctions", "sentence_days", "previous_breaches"):
@@ -130,8 +178,18 @@ class ReleaseFeatures(TransformerMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
-    def transform(self, X):
-        """Return the feature matrix (float64, NaN = unknown)."""
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Return the feature matrix (float64, NaN = unknown).
+
+        Parameters
+        ----------
+        X : DataFrame
+            Validated ``releases`` rows.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, len(feature_names_out_))
+        """
         check_is_fitted(self, "feature_names_out_")
         X = self._frame(X)
         parts = [self._base(X)]
@@ -143,8 +201,8 @@ class ReleaseFeatures(TransformerMixin, BaseEstimator):
             parts.append(np.where(codes < 0, np.nan, codes).astype(np.float64)[:, None])
         return np.hstack(parts) if len(parts) > 1 else parts[0]
 
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output columns."""
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """Names of the output columns (``input_features`` is ignored: the names are fixed)."""
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
 
@@ -153,11 +211,37 @@ class ReleaseFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_out_")
         return [1 if name in MONOTONE_INCREASING else 0 for name in self.feature_names_out_]
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN (or an absent column) means unknown
+        tags.input_tags.string = True  # sex and index_offence are text
+        return tags
+
     # ------------------------------------------------------------------ helpers
+    def _check_extras(self) -> None:
+        names: list[str] = []
+        for param in ("extra_numeric", "extra_categorical"):
+            value = getattr(self, param)
+            # A bare string would be read as one feature per character.
+            if isinstance(value, str) or not all(isinstance(name, str) for name in value):
+                raise TypeError(f"{param} must be a list of column names, got {value!r}")
+            names.extend(value)
+        problems = []
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            problems.append(f"repeated {repeated}")
+        taken = sorted(set(names) & (set(RELEASE_COLUMNS) | set(BASE_FEATURES)))
+        if taken:
+            problems.append(f"contract columns or base features {taken}")
+        if problems:
+            raise ValueError("extra features must be new, distinct columns: " + "; ".join(problems))
+
     @staticmethod
-    def _frame(X) -> pd.DataFrame:
+    def _frame(X: object) -> pd.DataFrame:
+        if sparse.issparse(X):
+            raise TypeError("ReleaseFeatures expects a DataFrame of contract rows, not a sparse matrix")
         if not isinstance(X, pd.DataFrame):
-            raise TypeError("ReleaseFeatures expects a DataFrame of contract rows")
+            raise TypeError(f"ReleaseFeatures expects a DataFrame of contract rows, got {type(X).__name__}")
         return X
 
     @staticmethod

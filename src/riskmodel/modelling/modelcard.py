@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from riskmodel.modelling.train import TargetResult, TrainingResult
 
 __all__ = ["model_card"]
 
 _WHAT = {
-    "reoffence": "the probability of a proven reoffence (conviction, caution, reprimand or warning) for an offence committed within {w} days of release and proven within a further {p} days",
-    "harm": "the probability of a proven violent or sexual reoffence ({groups}) committed within {hw} days of release and proven within a further {p} days",
-    "frequency": "the expected number of proven reoffences committed within {w} days of release and proven within a further {p} days",
+    "reoffence": (
+        "the probability of a proven reoffence (conviction, caution, reprimand or warning) for an offence"
+        " committed within {w} days of release and proven within a further {p} days"
+    ),
+    "harm": (
+        "the probability of a proven violent or sexual reoffence ({groups}) committed within {hw} days of release"
+        " and proven within a further {p} days"
+    ),
+    "frequency": (
+        "the expected number of proven reoffences committed within {w} days of release"
+        " and proven within a further {p} days"
+    ),
 }
 
 
@@ -17,15 +31,29 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _performance(tr) -> list[str]:
+def _performance(tr: TargetResult) -> list[str]:
     binary = tr.target != "frequency"
     keys = (
-        ("auc", "AUC"), ("auc_low", "AUC 95% low"), ("auc_high", "AUC 95% high"), ("brier", "Brier"),
-        ("calibration_intercept", "calibration intercept"), ("calibration_slope", "calibration slope"),
-        ("ece", "ECE"), ("capture_at_10", "capture at 10%"), ("precision_at_capacity", "precision at capacity"),
-    ) if binary else (
-        ("mean_observed", "mean observed"), ("mean_predicted", "mean predicted"), ("calibration_ratio", "observed/expected"),
-        ("poisson_deviance", "Poisson deviance"), ("capture_at_10", "capture at 10%"), ("capture_at_20", "capture at 20%"),
+        (
+            ("auc", "AUC"),
+            ("auc_low", "AUC 95% low"),
+            ("auc_high", "AUC 95% high"),
+            ("brier", "Brier"),
+            ("calibration_intercept", "calibration intercept"),
+            ("calibration_slope", "calibration slope"),
+            ("ece", "ECE"),
+            ("capture_at_10", "capture at 10%"),
+            ("precision_at_capacity", "precision at capacity"),
+        )
+        if binary
+        else (
+            ("mean_observed", "mean observed"),
+            ("mean_predicted", "mean predicted"),
+            ("calibration_ratio", "observed/expected"),
+            ("poisson_deviance", "Poisson deviance"),
+            ("capture_at_10", "capture at 10%"),
+            ("capture_at_20", "capture at 20%"),
+        )
     )
     scorers = list(tr.metrics)
     lines = ["| figure | " + " | ".join(scorers) + " |", "|---|" + "---|" * len(scorers)]
@@ -35,10 +63,22 @@ def _performance(tr) -> list[str]:
     return lines
 
 
-def _fairness(tr) -> list[str]:
+def _fairness(tr: TargetResult) -> list[str]:
     lines = []
     for grouping, table in tr.fairness.items():
-        cols = [c for c in ("count", "prevalence", "mean_predicted", "auc", "false_positive_rate", "false_negative_rate", "top_n_selection_rate") if c in table]
+        cols = [
+            c
+            for c in (
+                "count",
+                "prevalence",
+                "mean_predicted",
+                "auc",
+                "false_positive_rate",
+                "false_negative_rate",
+                "top_n_selection_rate",
+            )
+            if c in table
+        ]
         lines.append(f"\n**By {grouping.replace('_', ' ')}**\n")
         lines.append("| group | " + " | ".join(c.replace("_", " ") for c in cols) + " |")
         lines.append("|---|" + "---|" * len(cols))
@@ -50,7 +90,7 @@ def _fairness(tr) -> list[str]:
     return lines
 
 
-def model_card(tr, result) -> str:
+def model_card(tr: TargetResult, result: TrainingResult) -> str:
     """Markdown model card for one target of a training run."""
     labels = result.config.labels
     what = _WHAT[tr.target].format(
@@ -69,10 +109,14 @@ def model_card(tr, result) -> str:
         "",
         "## Data",
         f"- Extract date (as_of): {result.as_of.isoformat()}; training data fingerprint `{result.fingerprint[:16]}…`",
-        f"- Training releases: {tr.n_train} (released before {split['test_from']}); calibration releases: {tr.n_calibration};"
-        f" test releases: {int(tr.metrics['model']['n'])} (released from {split['test_from']}, people disjoint from calibration).",
-        "- Only releases whose whole follow-up and waiting period ended before the extract date are used (censored outcomes are unknown, never 0).",
-        f"- Features: {', '.join(map(str, tr.model.feature_names_))}. Ethnicity is never a feature; it is used only for this audit.",
+        f"- Training releases: {tr.n_train} (released before {split['test_from']});"
+        f" calibration releases: {tr.n_calibration};"
+        f" test releases: {int(tr.metrics['model']['n'])} (released from {split['test_from']},"
+        " people disjoint from calibration).",
+        "- Only releases whose whole follow-up and waiting period ended before the extract date are used"
+        " (censored outcomes are unknown, never 0).",
+        f"- Features: {', '.join(map(str, tr.model.feature_names_))}."
+        " Ethnicity is never a feature; it is used only for this audit.",
         "- Criminal-history features are constrained so that more history never lowers the score.",
         "",
         "## Performance on the test period",
@@ -85,7 +129,8 @@ def model_card(tr, result) -> str:
         *_fairness(tr),
         "",
         "## Limits",
-        "- Proven reoffending depends on detection and prosecution, which vary by place and group; the model inherits that bias.",
+        "- Proven reoffending depends on detection and prosecution, which vary by place and group;"
+        " the model inherits that bias.",
         "- Calibration drifts: check it on recent cohorts (batch drift and backtests) and recalibrate when it moves.",
         "- Groups smaller than the audit's minimum size are flagged, and their figures are uncertain.",
         "- A score describes a group of similar people, not what this person will do.",

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, PoissonRegressor
@@ -35,6 +36,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from riskmodel.evaluation.metrics import fit_logistic_intercept, fit_logistic_recalibration
+from riskmodel.modelling.config import DEFAULT_PARAMS
 from riskmodel.modelling.features import ReleaseFeatures
 from riskmodel.modelling.treeshap import path_tables
 
@@ -45,34 +48,18 @@ __all__ = [
     "fit_lightgbm_pipeline",
     "fit_baseline",
     "baseline_predict",
-    "DEFAULT_PARAMS",
 ]
 
 TARGETS: tuple[str, ...] = ("reoffence", "harm", "frequency")
 BINARY_TARGETS: frozenset[str] = frozenset({"reoffence", "harm"})
 
-#: LightGBM settings. Trees stay small because ``pred_contrib`` (the panel's explanations)
-#: costs time in proportion to trees x leaves; seven leaves and half the features per tree
-#: did as well as larger trees on the synthetic and NIJ benchmarks
-#: (``benchmarks/quality.py``). One thread: LightGBM's OpenMP threads spin-wait, so on a
-#: shared two-core machine two threads were several times *slower* than one.
-DEFAULT_PARAMS: dict[str, object] = {
-    "n_estimators": 400,
-    "learning_rate": 0.05,
-    "num_leaves": 7,
-    "min_child_samples": 50,
-    "subsample": 0.8,
-    "subsample_freq": 1,
-    "colsample_bytree": 0.5,
-    "reg_lambda": 1.0,
-    "early_stopping_rounds": 30,
-    "n_jobs": 1,
-}
-
 _SMALL_BATCH = 2_000
 
+#: Floor of the recalibration slope: a positive slope keeps the trees' ranking and monotonicity.
+_MIN_SLOPE = 1e-3
 
-_TREES_KEYS: "weakref.WeakKeyDictionary[lgb.Booster, str]" = weakref.WeakKeyDictionary()
+
+_TREES_KEYS: weakref.WeakKeyDictionary[lgb.Booster, str] = weakref.WeakKeyDictionary()
 
 
 def _threads(n_rows: int) -> int:
@@ -101,7 +88,7 @@ def fit_lightgbm_pipeline(
     X, y : training rows and labels.
     X_valid, y_valid : optional early-stopping rows (never the test rows).
     extra_numeric, extra_categorical : declared extra features.
-    params : LightGBM parameters overriding :data:`DEFAULT_PARAMS`.
+    params : LightGBM parameters overriding :data:`riskmodel.modelling.config.DEFAULT_PARAMS`.
     seed : random seed.
 
     Returns
@@ -171,16 +158,15 @@ class CalibratedModel(BaseEstimator):
         """True for the probability targets."""
         return self.target in BINARY_TARGETS
 
-    def fit(self, X: pd.DataFrame, y) -> "CalibratedModel":
+    def fit(self, X: pd.DataFrame, y: ArrayLike) -> CalibratedModel:
         """Fit the recalibration on calibration rows."""
         margin = self.margin(X)
         y = np.asarray(y, dtype=float)
         if self.is_binary:
-            lr = LogisticRegression(C=1e6, max_iter=1000).fit(margin[:, None], y)
-            self.slope_ = float(max(lr.coef_[0, 0], 1e-3))
-            self.intercept_ = float(lr.intercept_[0])
-            if self.slope_ != lr.coef_[0, 0]:  # refit the intercept alone with the floored slope
-                self.intercept_ = float(np.log(y.mean() / (1 - y.mean())))
+            self.intercept_, slope = fit_logistic_recalibration(y, margin)
+            self.slope_ = max(slope, _MIN_SLOPE)
+            if self.slope_ != slope:  # refit the intercept alone with the floored slope
+                self.intercept_ = fit_logistic_intercept(y, self.slope_ * margin)
             self.classes_ = np.array([0, 1])
         else:
             self.slope_ = 1.0
@@ -282,4 +268,3 @@ def baseline_predict(baseline: Pipeline, X: pd.DataFrame) -> np.ndarray:
     if hasattr(baseline.named_steps["model"], "predict_proba"):
         return baseline.predict_proba(X)[:, 1]
     return baseline.predict(X)
-

@@ -20,9 +20,22 @@ import pandas as pd
 
 from riskmodel._constants import OFFENCE_WEIGHTS
 
-__all__ = ["ogrs3", "ogrs3_band", "AGE_SEX_WEIGHTS", "COPAS_WEIGHT", "OGRS3_COLUMNS"]
+__all__ = ["ogrs3", "ogrs3_band", "AGE_SEX_WEIGHTS", "COPAS_WEIGHT", "OGRS3_COLUMNS", "UNAVAILABLE_INPUT"]
 
 OGRS3_COLUMNS = ("ogrs3_1y", "ogrs3_2y", "ogrs3_band", "ogrs3_unavailable")
+
+_NOT_A_GROUP = "index_offence is not an OGRS3 offence group"
+_SEX_UNKNOWN = "sex unknown"
+_FIRST_UNKNOWN = "age_at_first_sanction unknown"
+_FIRST_TOO_LATE = "age_at_first_sanction is 10 or more years after age_at_index_conviction"
+
+#: Each reason ``ogrs3_unavailable`` can give -> the input at fault (a scoring warning's field).
+UNAVAILABLE_INPUT: dict[str, str] = {
+    _NOT_A_GROUP: "index_offence",
+    _SEX_UNKNOWN: "sex",
+    _FIRST_UNKNOWN: "age_at_first_sanction",
+    _FIRST_TOO_LATE: "age_at_first_sanction",
+}
 
 COPAS_WEIGHT = 1.25112
 FIRST_SANCTION_WEIGHT = 0.12614
@@ -106,12 +119,10 @@ def ogrs3(releases: pd.DataFrame) -> pd.DataFrame:
 
     denominator = 10.0 + index_age - first
     reason = np.full(len(releases), None, dtype=object)
-    reason[np.isnan(offence_weight)] = "index_offence is not an OGRS3 offence group"
-    reason[~np.isin(sex, ("M", "F"))] = "sex unknown"
-    reason[np.isnan(first)] = "age_at_first_sanction unknown"
-    reason[~np.isnan(first) & (denominator <= 0)] = (
-        "age_at_first_sanction is 10 or more years after age_at_index_conviction"
-    )
+    reason[np.isnan(offence_weight)] = _NOT_A_GROUP
+    reason[~np.isin(sex, ("M", "F"))] = _SEX_UNKNOWN
+    reason[np.isnan(first)] = _FIRST_UNKNOWN
+    reason[~np.isnan(first) & (denominator <= 0)] = _FIRST_TOO_LATE
     available = pd.isna(reason)
 
     with np.errstate(divide="ignore", invalid="ignore"):

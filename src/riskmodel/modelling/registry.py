@@ -14,20 +14,29 @@ Registered names are ``riskmodel-reoffence``, ``riskmodel-harm`` and
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from riskmodel.modelling.config import GateConfig, ScoringConfig, TrainConfig, config_from_dict, config_to_dict
 from riskmodel.evaluation.drift import feature_profile
+from riskmodel.modelling.champions import Champions, ModelInfo
+from riskmodel.modelling.config import GateConfig, TrainConfig, config_from_dict, config_to_dict
+from riskmodel.modelling.gates import Evidence, GateResult, decide, no_candidate
 from riskmodel.modelling.models import BINARY_TARGETS, TARGETS, CalibratedModel
 from riskmodel.settings import Settings
+
+if TYPE_CHECKING:  # annotations only: MLflow is imported where it is used
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from riskmodel.modelling.train import TargetResult, TrainingResult
 
 __all__ = [
     "EXPERIMENT",
@@ -36,8 +45,6 @@ __all__ = [
     "log_training",
     "promote",
     "PromotionDecision",
-    "ModelInfo",
-    "Champions",
     "load_champions",
     "compare_runs",
     "fairness_tables",
@@ -49,13 +56,15 @@ EXPERIMENT = "riskmodel"
 CANDIDATE = "candidate"
 CHAMPION = "champion"
 
+logger = logging.getLogger(__name__)
+
 
 def model_name(target: str) -> str:
     """Registered model name of a target."""
     return f"riskmodel-{target}"
 
 
-def connect(settings: Settings):
+def connect(settings: Settings) -> MlflowClient:
     """Point MLflow at the settings' store and return a client.
 
     The experiment's artifacts go under ``RISKMODEL_HOME/mlartifacts`` (an absolute
@@ -83,7 +92,7 @@ def _requirements() -> list[str]:
     return [f"{name}=={package_version(name)}" for name in names]
 
 
-def _flat_metrics(result) -> dict[str, float]:
+def _flat_metrics(result: TrainingResult) -> dict[str, float]:
     out: dict[str, float] = {}
     for target, tr in result.targets.items():
         for scorer, metrics in tr.metrics.items():
@@ -96,18 +105,24 @@ def _flat_metrics(result) -> dict[str, float]:
     return out
 
 
-def _write_target_artifacts(folder: Path, tr, result) -> None:
+def _write_target_artifacts(folder: Path, tr: TargetResult, result: TrainingResult) -> None:
     from riskmodel.evaluation.metrics import capture_curve
-    from riskmodel.modelling.modelcard import model_card
     from riskmodel.evaluation.plots import calibration_figure, capture_figure, figure_to_png_bytes, roc_figure
+    from riskmodel.modelling.modelcard import model_card
 
     folder.mkdir(parents=True, exist_ok=True)
     y, scores = tr.test_outcome, tr.test_scores
     if tr.target in BINARY_TARGETS:
-        (folder / "roc.png").write_bytes(figure_to_png_bytes(roc_figure(y, scores, title=f"How well the {tr.target} score ranks people")))
-        (folder / "calibration.png").write_bytes(figure_to_png_bytes(calibration_figure(y, scores, title=f"Predicted and observed {tr.target} rates")))
+        (folder / "roc.png").write_bytes(
+            figure_to_png_bytes(roc_figure(y, scores, title=f"How well the {tr.target} score ranks people"))
+        )
+        (folder / "calibration.png").write_bytes(
+            figure_to_png_bytes(calibration_figure(y, scores, title=f"Predicted and observed {tr.target} rates"))
+        )
     (folder / "capture.png").write_bytes(
-        figure_to_png_bytes(capture_figure(tr.test_counts, scores, title="Share of reoffences held by the top-ranked people"))
+        figure_to_png_bytes(
+            capture_figure(tr.test_counts, scores, title="Share of reoffences held by the top-ranked people")
+        )
     )
     for grouping, table in tr.fairness.items():
         table.to_csv(folder / f"fairness_{grouping}.csv")
@@ -135,7 +150,9 @@ def _calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
     return out
 
 
-def log_training(result, settings: Settings, *, training_rows: pd.DataFrame, run_name: str | None = None) -> dict[str, str]:
+def log_training(
+    result: TrainingResult, settings: Settings, *, training_rows: pd.DataFrame, run_name: str | None = None
+) -> dict[str, str]:
     """Log a :class:`~riskmodel.modelling.train.TrainingResult` to MLflow and register candidates.
 
     Parameters
@@ -174,7 +191,15 @@ def log_training(result, settings: Settings, *, training_rows: pd.DataFrame, run
         example = training_rows.head(5).drop(columns=["ethnicity"], errors="ignore")
         for target, tr in result.targets.items():
             names = list(tr.model.feature_names_)
-            mlflow.log_dict({"features": names, "monotone_increasing": [n for n, c in zip(names, tr.model.features.monotone_constraints()) if c]}, f"{target}/features.json")
+            mlflow.log_dict(
+                {
+                    "features": names,
+                    "monotone_increasing": [
+                        n for n, c in zip(names, tr.model.features.monotone_constraints(), strict=True) if c
+                    ],
+                },
+                f"{target}/features.json",
+            )
             Xt = tr.model.features.transform(training_rows)
             tr.profile = feature_profile(Xt, names)
             with tempfile.TemporaryDirectory() as tmp:
@@ -201,7 +226,7 @@ def log_training(result, settings: Settings, *, training_rows: pd.DataFrame, run
     return versions
 
 
-def _card_summary(tr) -> str:
+def _card_summary(tr: TargetResult) -> str:
     m = tr.metrics["model"]
     key = "auc" if tr.target in BINARY_TARGETS else "capture_at_10"
     return f"riskmodel {tr.target} model; test {key} {m.get(key, float('nan')):.3f} on {int(m['n'])} releases."
@@ -212,15 +237,28 @@ def _card_summary(tr) -> str:
 
 @dataclass
 class PromotionDecision:
-    """What ``promote`` decided, with every gate's figure."""
+    """What :func:`promote` decided: every gate's result and the versions that moved."""
 
-    passed: bool
-    failures: list[str] = field(default_factory=list)
-    checks: list[str] = field(default_factory=list)
+    results: list[GateResult] = field(default_factory=list)
     promoted: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def passed(self) -> bool:
+        """True when no gate failed (a gate that could not judge does not refuse)."""
+        return all(result.passed is not False for result in self.results)
 
-def _version(client, target: str, alias: str):
+    @property
+    def checks(self) -> list[str]:
+        """Every result as a line: ``PASS``/``FAIL``/``SKIP`` and its message."""
+        return [result.line for result in self.results]
+
+    @property
+    def failures(self) -> list[str]:
+        """The messages of the failed gates."""
+        return [result.message for result in self.results if result.passed is False]
+
+
+def _version(client: MlflowClient, target: str, alias: str) -> ModelVersion | None:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -229,115 +267,68 @@ def _version(client, target: str, alias: str):
         return None
 
 
-def _load_test_rows(client, run_id: str, target: str) -> pd.DataFrame:
+def _load_test_rows(run_id: str, target: str) -> pd.DataFrame:
     import mlflow
 
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{target}/test_rows.parquet")
     return pd.read_parquet(local)
 
 
-def _load_model(version) -> CalibratedModel:
+def _load_model(version: ModelVersion) -> CalibratedModel:
     import mlflow.sklearn
 
     return mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
 
 
-def _check(decision: PromotionDecision, ok: bool, text: str) -> None:
-    decision.checks.append(("PASS " if ok else "FAIL ") + text)
-    if not ok:
-        decision.failures.append(text)
+def _evidence(target: str, candidate: ModelVersion, champion: ModelVersion | None) -> tuple[Evidence, Evidence | None]:
+    """What the gates need of a target's candidate and champion, read from MLflow.
 
-
-def promote(settings: Settings, *, targets: tuple[str, ...] = TARGETS, gates: GateConfig | None = None) -> PromotionDecision:
-    """Move ``champion`` to each target's ``candidate`` if every gate passes.
-
-    All targets are decided together: when any gate fails nothing changes.
-
-    Gates (figures from the candidate's test rows):
-
-    * absolute: AUC ≥ ``min_auc``; calibration slope within ``calibration_slope``;
-      |calibration intercept| ≤ ``max_abs_calibration_intercept``; ECE ≤ ``max_ece``
-      (frequency: |observed/expected − 1| ≤ ``max_frequency_calibration_error``);
-    * fairness: calibration-in-the-large, false positive and false negative rate gaps
-      between groups of at least ``min_group_size`` people within bounds;
-    * relative: re-scored on the candidate's own test rows, the current champion's AUC
-      (frequency: capture at 10%) exceeds the candidate's by at most ``auc_tolerance``
-      and its Brier score is lower by at most ``brier_tolerance``.
+    The champion's predictions (and the candidate's, and the test outcome) are read only
+    when there is a champion other than the candidate: the relative gates use them.
     """
     import mlflow
 
-    from riskmodel.evaluation.metrics import binary_metrics, count_metrics
+    if champion is not None and champion.version == candidate.version:  # nothing to judge
+        return Evidence(target, str(candidate.version)), Evidence(target, str(champion.version))
+    logged = mlflow.get_run(candidate.run_id).data.metrics
+    metrics = {key[len(target) + 1 :]: value for key, value in logged.items() if key.startswith(f"{target}.")}
+    if champion is None:
+        return Evidence(target, str(candidate.version), metrics), None
+    rows = _load_test_rows(candidate.run_id, target)
+    y, counts = rows.pop("__outcome").to_numpy(), rows.pop("__count").to_numpy()
+    outcome = y if target in BINARY_TARGETS else counts
+    new = Evidence(
+        target, str(candidate.version), metrics, outcome=outcome, predictions=_load_model(candidate).predict(rows)
+    )
+    old = Evidence(target, str(champion.version), predictions=_load_model(champion).predict(rows))
+    return new, old
 
+
+def promote(
+    settings: Settings, *, targets: tuple[str, ...] = TARGETS, gates: GateConfig | None = None
+) -> PromotionDecision:
+    """Move ``champion`` to each target's ``candidate`` if every gate passes.
+
+    All targets are decided together: when any gate fails nothing changes. The rules are
+    :func:`riskmodel.modelling.gates.decide`'s; this function reads what they judge from
+    MLflow (the candidate's test figures, and both versions' predictions on the candidate's
+    test rows), moves the aliases, and logs every result.
+    """
     gates = gates or GateConfig()
     client = connect(settings)
-    decision = PromotionDecision(passed=False)
-    chosen: dict[str, Any] = {}
+    decision = PromotionDecision()
+    chosen: dict[str, ModelVersion] = {}
     for target in targets:
         candidate = _version(client, target, CANDIDATE)
         if candidate is None:
-            _check(decision, False, f"{target}: no version with alias '{CANDIDATE}' (train first)")
+            decision.results.append(no_candidate(target))
             continue
         champion = _version(client, target, CHAMPION)
-        if champion is not None and champion.version == candidate.version:
-            decision.checks.append(f"PASS {target}: candidate v{candidate.version} is already champion")
-            continue
-        chosen[target] = candidate
-        metrics = mlflow.get_run(candidate.run_id).data.metrics
-        prefix = f"{target}.model."
-        label = f"{target} v{candidate.version}"
-        if target in BINARY_TARGETS:
-            auc = metrics.get(prefix + "auc", float("nan"))
-            slope = metrics.get(prefix + "calibration_slope", float("nan"))
-            intercept = metrics.get(prefix + "calibration_intercept", float("nan"))
-            ece = metrics.get(prefix + "ece", float("nan"))
-            # Sampling noise allowance: z standard errors of each figure on this many
-            # test rows, so a perfectly calibrated model is not refused for a small test
-            # period (on large ones the allowance vanishes and the bound is the gate).
-            n, prevalence = metrics.get(prefix + "n", 0.0), metrics.get(prefix + "prevalence", 0.5)
-            se = 1.0 / np.sqrt(max(n * prevalence * (1 - prevalence), 1.0))
-            slack = gates.uncertainty_z * se
-            ece_slack = gates.uncertainty_z * 0.8 * np.sqrt(prevalence * (1 - prevalence) * 10 / max(n, 1.0))
-            lo, hi = gates.calibration_slope[0] - slack, gates.calibration_slope[1] + slack
-            bound = gates.max_abs_calibration_intercept + slack
-            _check(decision, auc >= gates.min_auc, f"{label}: AUC {auc:.3f} >= {gates.min_auc}")
-            _check(decision, lo <= slope <= hi, f"{label}: calibration slope {slope:.3f} within [{lo:.3f}, {hi:.3f}] (bounds {gates.calibration_slope} ± {slack:.3f} for n={int(n)})")
-            _check(decision, abs(intercept) <= bound, f"{label}: |calibration intercept| {abs(intercept):.3f} <= {bound:.3f} ({gates.max_abs_calibration_intercept} + {slack:.3f} for n={int(n)})")
-            _check(decision, ece <= gates.max_ece + ece_slack, f"{label}: ECE {ece:.4f} <= {gates.max_ece + ece_slack:.4f} ({gates.max_ece} + {ece_slack:.4f} for n={int(n)})")
-        else:
-            ratio = metrics.get(prefix + "calibration_ratio", float("nan"))
-            _check(decision, abs(ratio - 1) <= gates.max_frequency_calibration_error, f"{label}: observed/expected {ratio:.3f} within 1 ± {gates.max_frequency_calibration_error}")
-        # Calibration must hold in every group. Error rates at a fixed threshold are
-        # compared across ethnic groups only: age drives risk, so younger people are
-        # rightly flagged more often and age-band error-rate gaps are expected.
-        for grouping, metric, bound in (
-            ("ethnicity", "calibration_in_the_large_gap", gates.max_calibration_gap),
-            ("age_band", "calibration_in_the_large_gap", gates.max_calibration_gap),
-            ("ethnicity", "false_positive_rate_gap", gates.max_false_positive_rate_gap),
-            ("ethnicity", "false_negative_rate_gap", gates.max_false_negative_rate_gap),
-        ):
-            value = metrics.get(f"{target}.fairness.{grouping}.{metric}")
-            if value is not None:
-                allowed = bound + gates.uncertainty_z * metrics.get(f"{target}.fairness.{grouping}.{metric}_se", 0.0)
-                _check(decision, value <= allowed, f"{label}: {grouping} {metric.replace('_', ' ')} {value:.3f} <= {allowed:.3f} ({bound} + sampling allowance)")
-            else:  # said, not silently skipped: a reviewer should know the gate could not judge
-                decision.checks.append(
-                    f"SKIP {label}: {grouping} {metric.replace('_', ' ')} not computable"
-                    " (fewer than two groups on the test rows big enough to judge)"
-                )
-        if champion is not None:
-            rows = _load_test_rows(client, candidate.run_id, target)
-            y, counts = rows.pop("__outcome").to_numpy(), rows.pop("__count").to_numpy()
-            new, old = _load_model(candidate), _load_model(champion)
-            if target in BINARY_TARGETS:
-                m_new = binary_metrics(y, new.predict(rows), n_boot=0)
-                m_old = binary_metrics(y, old.predict(rows), n_boot=0)
-                _check(decision, m_new["auc"] >= m_old["auc"] - gates.auc_tolerance, f"{label}: AUC {m_new['auc']:.4f} vs champion v{champion.version} {m_old['auc']:.4f} on the same {len(y)} test rows (tolerance {gates.auc_tolerance})")
-                _check(decision, m_new["brier"] <= m_old["brier"] + gates.brier_tolerance, f"{label}: Brier {m_new['brier']:.4f} vs champion v{champion.version} {m_old['brier']:.4f} (tolerance {gates.brier_tolerance})")
-            else:
-                m_new = count_metrics(counts, new.predict(rows))
-                m_old = count_metrics(counts, old.predict(rows))
-                _check(decision, m_new["capture_at_10"] >= m_old["capture_at_10"] - gates.auc_tolerance, f"{label}: capture@10% {m_new['capture_at_10']:.4f} vs champion v{champion.version} {m_old['capture_at_10']:.4f} (tolerance {gates.auc_tolerance})")
-    decision.passed = not decision.failures
+        if champion is None or champion.version != candidate.version:
+            chosen[target] = candidate
+        decision.results += decide(*_evidence(target, candidate, champion), gates)
+    for result in decision.results:
+        logger.info("promotion gate %s", result.line)
     if decision.passed:
         for target, candidate in chosen.items():
             client.set_registered_model_alias(model_name(target), CHAMPION, candidate.version)
@@ -346,40 +337,6 @@ def promote(settings: Settings, *, targets: tuple[str, ...] = TARGETS, gates: Ga
 
 
 # --------------------------------------------------------------------------- loading
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A served model's identity and validation record."""
-
-    target: str
-    name: str
-    version: str
-    run_id: str
-    fingerprint: str
-    metrics: dict[str, float]
-    model_card: str
-    validation: dict[str, Any]
-    profile: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        """``riskmodel-reoffence/3``: the name and version shown beside a score."""
-        return f"{self.name}/{self.version}"
-
-
-@dataclass(frozen=True)
-class Champions:
-    """The three champion models, their records and the scoring configuration."""
-
-    models: dict[str, CalibratedModel]
-    info: dict[str, ModelInfo]
-    scoring: ScoringConfig
-    config: TrainConfig
-
-    def versions(self) -> dict[str, str]:
-        """Target → ``name/version``."""
-        return {t: i.label for t, i in self.info.items()}
 
 
 def load_champions(settings: Settings, *, alias: str = CHAMPION, versions: dict[str, str] | None = None) -> Champions:
@@ -408,7 +365,9 @@ def load_champions(settings: Settings, *, alias: str = CHAMPION, versions: dict[
         else:
             version = _version(client, target, alias)
         if version is None:
-            raise LookupError(f"{model_name(target)} has no '{alias}' version: run `riskmodel train` then `riskmodel promote`")
+            raise LookupError(
+                f"{model_name(target)} has no '{alias}' version: run `riskmodel train` then `riskmodel promote`"
+            )
         models[target] = _load_model(version)
         run = mlflow.get_run(version.run_id)
         root = Path(mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=target))
@@ -467,7 +426,9 @@ def compare_runs(
     import mlflow
 
     client = connect(settings)
-    runs = mlflow.search_runs(experiment_names=[EXPERIMENT], order_by=["attributes.start_time DESC"], max_results=max_runs)
+    runs = mlflow.search_runs(
+        experiment_names=[EXPERIMENT], order_by=["attributes.start_time DESC"], max_results=max_runs
+    )
     versions: dict[tuple[str, str], Any] = {}
     for target in targets:
         for found in client.search_model_versions(f"name='{model_name(target)}'"):
@@ -486,7 +447,9 @@ def compare_runs(
         for target in targets:
             for figure in figures:
                 column = f"metrics.{target}.{scorer}.{figure}"
-                if column in runs.columns and not (target == "frequency" and figure in ("auc", "brier", "ece", "calibration_slope")):
+                if column in runs.columns and not (
+                    target == "frequency" and figure in ("auc", "brier", "ece", "calibration_slope")
+                ):
                     row[f"{target}.{figure}"] = run[column]
             version = versions.get((target, run["run_id"]))
             row[f"{target}.version"] = version.version if version is not None else None
@@ -509,7 +472,9 @@ def fairness_tables(settings: Settings, target: str, *, alias: str = CHAMPION) -
     client = connect(settings)
     version = _version(client, target, alias)
     if version is None:
-        raise LookupError(f"{model_name(target)} has no '{alias}' version: run `riskmodel train` then `riskmodel promote`")
+        raise LookupError(
+            f"{model_name(target)} has no '{alias}' version: run `riskmodel train` then `riskmodel promote`"
+        )
     root = Path(mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=target))
     return {
         path.stem.removeprefix("fairness_"): pd.read_csv(path, index_col=0)

@@ -25,11 +25,12 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
-from riskmodel.modelling.config import TrainConfig
-from riskmodel.evaluation.metrics import binary_metrics, count_metrics
-from riskmodel.evaluation.fairness import age_band, fairness_audit, fairness_gap_errors, fairness_gaps
 from riskmodel.data.labels import derive_labels
+from riskmodel.evaluation.fairness import age_band, fairness_audit, fairness_gap_errors, fairness_gaps
+from riskmodel.evaluation.metrics import binary_metrics, count_metrics
+from riskmodel.modelling.config import TrainConfig
 from riskmodel.modelling.models import (
     BINARY_TARGETS,
     TARGETS,
@@ -44,11 +45,9 @@ __all__ = [
     "Split",
     "TargetResult",
     "TrainingResult",
-    "RegisteredTraining",
     "time_split",
     "fixed_test_split",
     "train_models",
-    "train_from_folder",
     "data_fingerprint",
 ]
 
@@ -140,7 +139,7 @@ def time_split(releases: pd.DataFrame, *, as_of: date, config: TrainConfig, test
     return Split(test_from=test_from, train=train, validation=validation, calibration=calibration, test=test)
 
 
-def fixed_test_split(releases: pd.DataFrame, *, test, test_from: date, config: TrainConfig) -> Split:
+def fixed_test_split(releases: pd.DataFrame, *, test: ArrayLike, test_from: date, config: TrainConfig) -> Split:
     """A split around a given test part (e.g. the NIJ adapter's fixed split).
 
     The releases outside ``test`` are split by person: ``calibration_share`` of the people
@@ -169,7 +168,9 @@ def fixed_test_split(releases: pd.DataFrame, *, test, test_from: date, config: T
     val = _person_draw(people, seed=config.split.seed, salt="validation") < config.split.validation_share
     calibration = ~test & cal
     validation = ~test & ~cal & val
-    return Split(test_from=test_from, train=~test & ~cal & ~val, validation=validation, calibration=calibration, test=test)
+    return Split(
+        test_from=test_from, train=~test & ~cal & ~val, validation=validation, calibration=calibration, test=test
+    )
 
 
 def _person_draw(people: np.ndarray, *, seed: int, salt: str) -> np.ndarray:
@@ -215,9 +216,7 @@ def train_models(
     labels = derive_labels(releases, reoffences, as_of=as_of, config=config.labels)
     split = split or time_split(releases, as_of=as_of, config=config, test_from=test_from)
     reference = ogrs3(releases)
-    truth_aligned = (
-        releases[["release_id"]].merge(truth, on="release_id", how="left") if truth is not None else None
-    )
+    truth_aligned = releases[["release_id"]].merge(truth, on="release_id", how="left") if truth is not None else None
     counts_all = labels["frequency"].to_numpy(dtype=float, na_value=np.nan)
     result = TrainingResult(
         as_of=as_of,
@@ -228,77 +227,19 @@ def train_models(
     shared: dict[tuple, object] = {}
     for target in targets:
         y_all = labels[target].to_numpy(dtype=float, na_value=np.nan)
-        eligible = ~np.isnan(y_all)
-        parts = {name: getattr(split, name) & eligible for name in ("train", "validation", "calibration", "test")}
-        for name, mask in parts.items():
-            if name != "validation" and mask.sum() == 0:
-                raise ValueError(
-                    f"{target}: no eligible releases in the {name} part; check as_of ({as_of}),"
-                    f" test_from ({split.test_from}) and the windows"
-                )
-        X = releases
-        # The reoffence model may learn from the counts (see TrainConfig); reoffence and
-        # frequency then fit the same trees to the same rows, so they share one fit.
-        fit_as, y_fit = target, y_all
-        if target == "reoffence" and config.reoffence_from_counts:
-            fit_as, y_fit = "frequency", counts_all
-        params = config.params_for(target)
-        key = (fit_as, repr(sorted(params.items())), parts["train"].tobytes(), parts["validation"].tobytes())
-        if fit_as == "frequency" and key in shared:
-            pipeline = shared[key]
-        else:
-            pipeline = fit_lightgbm_pipeline(
-                fit_as,
-                X.loc[parts["train"]],
-                y_fit[parts["train"]],
-                X_valid=X.loc[parts["validation"]] if parts["validation"].any() else None,
-                y_valid=y_fit[parts["validation"]],
-                extra_numeric=config.extra_numeric,
-                extra_categorical=config.extra_categorical,
-                params=params,
-                seed=config.seed,
-            )
-            shared[key] = pipeline
-        model = CalibratedModel(pipeline, target=target).fit(X.loc[parts["calibration"]], y_all[parts["calibration"]])
-        baseline = fit_baseline(target, X.loc[parts["train"]], y_all[parts["train"]])
+        parts = _eligible_parts(target, split, y_all, as_of=as_of)
+        model, baseline = _fit_target(target, releases, y_all, counts_all, parts, config=config, shared=shared)
 
         test = parts["test"]
-        test_rows = X.loc[test].reset_index(drop=True)
+        test_rows = releases.loc[test].reset_index(drop=True)
         y_test = y_all[test]
         counts_test = np.nan_to_num(counts_all[test]) if target != "harm" else y_test
         scores = {"model": model.predict(test_rows), "baseline": baseline_predict(baseline, test_rows)}
         scores.update({k: v[test] for k, v in _scorers_for(target, releases, reference).items()})
         if truth_aligned is not None:
             scores["oracle"] = truth_aligned[_TRUTH_COLUMN[target]].to_numpy(dtype=float)[test]
-
-        metrics: dict[str, dict[str, float]] = {}
-        for name, score in scores.items():
-            ok = ~np.isnan(score)
-            if target in BINARY_TARGETS:
-                metrics[name] = binary_metrics(
-                    y_test[ok],
-                    score[ok],
-                    outcome_count=counts_test[ok],
-                    capacity=config.scoring.capacity,
-                    n_boot=config.n_boot,
-                    seed=config.seed,
-                )
-            elif name == "ogrs3":
-                metrics[name] = count_metrics(y_test[ok], score[ok] * np.nan_to_num(y_test[ok]).mean() / max(np.mean(score[ok]), 1e-9), capacity=config.scoring.capacity)
-            else:
-                metrics[name] = count_metrics(y_test[ok], score[ok], capacity=config.scoring.capacity)
-            metrics[name]["coverage"] = float(ok.mean())
-
-        if target in BINARY_TARGETS:
-            y_fair, p_fair, threshold = y_test, scores["model"], config.fairness_thresholds[target]
-        else:  # audit the frequency model as P(at least one) under its Poisson rate
-            y_fair, p_fair = (y_test > 0).astype(float), 1.0 - np.exp(-scores["model"])
-            threshold = config.fairness_thresholds["reoffence"]
-        groups = {"ethnicity": test_rows["ethnicity"].to_numpy(), "age_band": age_band(test_rows["age_at_release"])}
-        tables = fairness_audit(
-            y_fair, p_fair, groups=groups, threshold=threshold, top_n=config.scoring.capacity,
-            min_group_size=config.gates.min_group_size,
-        )
+        metrics = _test_metrics(target, scores, y_test, counts_test, config=config)
+        tables = _fairness_tables(target, scores["model"], y_test, test_rows, config=config)
         result.targets[target] = TargetResult(
             target=target,
             model=model,
@@ -319,62 +260,100 @@ def train_models(
     return result
 
 
-@dataclass
-class RegisteredTraining:
-    """A training run on a folder of contract tables, logged and registered."""
+def _eligible_parts(target: str, split: Split, y_all: np.ndarray, *, as_of: date) -> dict[str, np.ndarray]:
+    """The split's parts restricted to the target's eligible releases (an unknown outcome is never 0)."""
+    eligible = ~np.isnan(y_all)
+    parts = {name: getattr(split, name) & eligible for name in ("train", "validation", "calibration", "test")}
+    for name, mask in parts.items():
+        if name != "validation" and mask.sum() == 0:
+            raise ValueError(
+                f"{target}: no eligible releases in the {name} part; check as_of ({as_of}),"
+                f" test_from ({split.test_from}) and the windows"
+            )
+    return parts
 
-    result: TrainingResult
-    versions: dict[str, str]
-    cohort: object  # riskmodel.data.contract.Cohort: the validated tables, warnings and rejects
 
-
-def train_from_folder(
-    settings,
-    data,
+def _fit_target(
+    target: str,
+    X: pd.DataFrame,
+    y_all: np.ndarray,
+    counts_all: np.ndarray,
+    parts: dict[str, np.ndarray],
     *,
-    as_of: date,
     config: TrainConfig,
-    test_from: date | None = None,
-    run_name: str | None = None,
-) -> RegisteredTraining:
-    """Validate a folder's tables, train every target, log to MLflow and register candidates.
-
-    What ``riskmodel train`` does, as one call (the notebooks use it). A ``truth`` table in
-    the folder (synthetic data) adds the oracle's figures.
-
-    Parameters
-    ----------
-    settings : riskmodel.settings.Settings
-    data : path
-        Folder with ``releases`` and ``reoffences`` (CSV or Parquet).
-    as_of : date
-        Extract date.
-    config : TrainConfig
-    test_from : date, optional
-        First release date of the test period (overrides the configuration).
-    run_name : str, optional
-        MLflow run name.
-
-    Raises
-    ------
-    riskmodel.data.contract.ContractError
-        When a table is unusable as a whole.
-    ValueError
-        When a target has no eligible releases in a part of the split.
-    """
-    from riskmodel.data.contract import ContractError, find_table, load_cohort, read_table
-    from riskmodel.modelling.registry import log_training
-
-    cohort = load_cohort(data, extra_numeric=config.extra_numeric, extra_categorical=config.extra_categorical)
-    truth = None
-    try:
-        truth = read_table(find_table(data, "truth"))
-    except ContractError:
-        pass
+    shared: dict[tuple, object],
+) -> tuple[CalibratedModel, object]:
+    """The target's calibrated LightGBM model and its baseline."""
+    # The reoffence model may learn from the counts (see TrainConfig); reoffence and
+    # frequency then fit the same trees to the same rows, so they share one fit.
+    fit_as, y_fit = target, y_all
+    if target == "reoffence" and config.reoffence_from_counts:
+        fit_as, y_fit = "frequency", counts_all
+    params = config.params_for(target)
+    key = (fit_as, repr(sorted(params.items())), parts["train"].tobytes(), parts["validation"].tobytes())
+    if fit_as == "frequency" and key in shared:
+        pipeline = shared[key]
     else:
-        truth = truth.assign(**{c: truth[c].astype(float) for c in truth.columns if c != "release_id"})
-    releases = cohort.releases.data
-    result = train_models(releases, cohort.reoffences.data, as_of=as_of, config=config, truth=truth, test_from=test_from)
-    training_rows = releases.loc[releases["release_date"] < pd.Timestamp(result.split["test_from"])]
-    versions = log_training(result, settings, training_rows=training_rows, run_name=run_name)
-    return RegisteredTraining(result=result, versions=versions, cohort=cohort)
+        pipeline = fit_lightgbm_pipeline(
+            fit_as,
+            X.loc[parts["train"]],
+            y_fit[parts["train"]],
+            X_valid=X.loc[parts["validation"]] if parts["validation"].any() else None,
+            y_valid=y_fit[parts["validation"]],
+            extra_numeric=config.extra_numeric,
+            extra_categorical=config.extra_categorical,
+            params=params,
+            seed=config.seed,
+        )
+        shared[key] = pipeline
+    model = CalibratedModel(pipeline, target=target).fit(X.loc[parts["calibration"]], y_all[parts["calibration"]])
+    baseline = fit_baseline(target, X.loc[parts["train"]], y_all[parts["train"]])
+    return model, baseline
+
+
+def _test_metrics(
+    target: str, scores: dict[str, np.ndarray], y_test: np.ndarray, counts_test: np.ndarray, *, config: TrainConfig
+) -> dict[str, dict[str, float]]:
+    """Every scorer's figures on the test fold (rows a scorer cannot score are left out)."""
+    metrics: dict[str, dict[str, float]] = {}
+    for name, score in scores.items():
+        ok = ~np.isnan(score)
+        if target in BINARY_TARGETS:
+            metrics[name] = binary_metrics(
+                y_test[ok],
+                score[ok],
+                outcome_count=counts_test[ok],
+                capacity=config.scoring.capacity,
+                n_boot=config.n_boot,
+                seed=config.seed,
+            )
+        elif name == "ogrs3":
+            metrics[name] = count_metrics(
+                y_test[ok],
+                score[ok] * np.nan_to_num(y_test[ok]).mean() / max(np.mean(score[ok]), 1e-9),
+                capacity=config.scoring.capacity,
+            )
+        else:
+            metrics[name] = count_metrics(y_test[ok], score[ok], capacity=config.scoring.capacity)
+        metrics[name]["coverage"] = float(ok.mean())
+    return metrics
+
+
+def _fairness_tables(
+    target: str, p_model: np.ndarray, y_test: np.ndarray, test_rows: pd.DataFrame, *, config: TrainConfig
+) -> dict[str, pd.DataFrame]:
+    """The model's fairness audit on the test fold, by ethnicity and by age band."""
+    if target in BINARY_TARGETS:
+        y_fair, p_fair, threshold = y_test, p_model, config.fairness_thresholds[target]
+    else:  # audit the frequency model as P(at least one) under its Poisson rate
+        y_fair, p_fair = (y_test > 0).astype(float), 1.0 - np.exp(-p_model)
+        threshold = config.fairness_thresholds["reoffence"]
+    groups = {"ethnicity": test_rows["ethnicity"].to_numpy(), "age_band": age_band(test_rows["age_at_release"])}
+    return fairness_audit(
+        y_fair,
+        p_fair,
+        groups=groups,
+        threshold=threshold,
+        top_n=config.scoring.capacity,
+        min_group_size=config.gates.min_group_size,
+    )

@@ -31,10 +31,13 @@ from __future__ import annotations
 import math
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 __all__ = ["MAX_SPLITS", "PathTables", "path_tables"]
 
@@ -49,7 +52,7 @@ _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 #: Rows per step: the working arrays are rows x trees x split nodes (a few MB a step).
 _ROWS_PER_STEP = 1024
 
-_cache: "weakref.WeakKeyDictionary[Any, PathTables | None]" = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Any, PathTables | None] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -96,13 +99,21 @@ class PathTables:
         nan_columns = np.isnan(X).any(axis=0)
         if nan_columns.any():  # only the nodes that split on a column with a missing value
             nodes = np.flatnonzero(nan_columns[features] & self.present.ravel())
-            flat[:, nodes] = np.where(np.isnan(X[:, features[nodes]]), self.nan_goes_left.ravel()[nodes][None], flat[:, nodes])
+            flat[:, nodes] = np.where(
+                np.isnan(X[:, features[nodes]]), self.nan_goes_left.ravel()[nodes][None], flat[:, nodes]
+            )
         if len(self.zero_nodes):
             nodes = self.zero_nodes
-            flat[:, nodes] = np.where(X[:, features[nodes]] == 0.0, self.default_left.ravel()[nodes][None], flat[:, nodes])
+            flat[:, nodes] = np.where(
+                X[:, features[nodes]] == 0.0, self.default_left.ravel()[nodes][None], flat[:, nodes]
+            )
         if left.shape[2] <= 8:
             return np.packbits(left, axis=2, bitorder="little")[:, :, 0].astype(np.int64)
-        return (flat.reshape(-1, left.shape[2]).astype(np.float64) @ (2.0 ** np.arange(left.shape[2]))).astype(np.int64).reshape(left.shape[:2])
+        return (
+            (flat.reshape(-1, left.shape[2]).astype(np.float64) @ (2.0 ** np.arange(left.shape[2])))
+            .astype(np.int64)
+            .reshape(left.shape[:2])
+        )
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Like ``Booster.predict(X, pred_contrib=True)``: shape (rows, features + 1).
@@ -128,7 +139,7 @@ class PathTables:
         return out
 
 
-def path_tables(booster) -> PathTables | None:
+def path_tables(booster: lgb.Booster) -> PathTables | None:
     """The :class:`PathTables` of a LightGBM booster, built once; None if not covered."""
     try:
         return _cache[booster]
@@ -224,7 +235,9 @@ def _tree_shap(root: dict[str, Any], nodes: list[dict[str, Any]], n_features: in
     values = expected(root)  # subsets x patterns
     phi = np.zeros((n_codes, n_features))
     sizes = np.array([bin(s).count("1") for s in subsets])
-    weight = np.array([math.factorial(s) * math.factorial(k - s - 1) / math.factorial(k) if s < k else 0.0 for s in range(k + 1)])
+    weight = np.array(
+        [math.factorial(s) * math.factorial(k - s - 1) / math.factorial(k) if s < k else 0.0 for s in range(k + 1)]
+    )
     for j, f in enumerate(features):
         without = subsets[(subsets >> j) & 1 == 0]
         phi[:, f] = (weight[sizes[without]][:, None] * (values[without | (1 << j)] - values[without])).sum(axis=0)

@@ -10,13 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = [
     "ROLES",
@@ -28,6 +32,8 @@ __all__ = [
 ]
 
 ROLES: tuple[str, ...] = ("panel", "operator", "auditor")
+
+_T = TypeVar("_T")
 
 #: What each role may do.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -101,7 +107,7 @@ def hash_key(key: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class AuditStore:
@@ -136,7 +142,7 @@ class AuditStore:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._ready = False
 
-    def create_schema(self) -> "AuditStore":
+    def create_schema(self) -> AuditStore:
         """Create the tables if absent."""
         try:
             _metadata.create_all(self.engine)
@@ -148,7 +154,7 @@ class AuditStore:
     def _safe_url(self) -> str:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
-    def _run(self, statement_fn):
+    def _run(self, statement_fn: Callable[[sa.Connection], _T]) -> _T:
         if not self._ready:
             self.create_schema()
         try:
@@ -156,6 +162,26 @@ class AuditStore:
                 return statement_fn(conn)
         except SQLAlchemyError as exc:
             raise AuditUnavailable(f"audit database {self._safe_url()} unavailable: {exc.__class__.__name__}") from exc
+
+    def ping(self, *, timeout_s: float = 2.0) -> bool:
+        """True when the store answers a cheap query (for the service's readiness).
+
+        The query reads the keys table, not just ``SELECT 1``: SQLite answers that
+        without its file, and would create an empty one where the file went missing.
+        A PostgreSQL server gets ``timeout_s`` to answer (and, like every connection,
+        3 s to connect); a SQLite read in WAL mode does not wait for writers.
+        """
+
+        def probe(conn: sa.Connection) -> None:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}"))
+            conn.execute(sa.select(api_keys.c.key_id).limit(1)).all()
+
+        try:
+            self._run(probe)
+        except AuditUnavailable:
+            return False
+        return True
 
     # ------------------------------------------------------------------ keys
     def create_key(self, role: str, *, label: str = "") -> tuple[str, str]:
@@ -166,7 +192,9 @@ class AuditStore:
         key = f"rk_{key_id}_{secrets.token_urlsafe(32)}"
         self._run(
             lambda c: c.execute(
-                api_keys.insert().values(key_id=key_id, key_hash=hash_key(key), role=role, label=label, created_at=_now())
+                api_keys.insert().values(
+                    key_id=key_id, key_hash=hash_key(key), role=role, label=label, created_at=_now()
+                )
             )
         )
         return key, key_id
@@ -196,7 +224,9 @@ class AuditStore:
         """Revoke a key; False when no live key has that id."""
         result = self._run(
             lambda c: c.execute(
-                api_keys.update().where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=_now())
+                api_keys.update()
+                .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=_now())
             )
         )
         return result.rowcount > 0
@@ -218,7 +248,15 @@ class AuditStore:
     ) -> None:
         """Record one answered scoring request (raises :class:`AuditUnavailable`)."""
         self.record_requests(
-            [{"request_id": request_id, "key": key, "release_ids": release_ids, "model_versions": model_versions, "outputs": outputs}]
+            [
+                {
+                    "request_id": request_id,
+                    "key": key,
+                    "release_ids": release_ids,
+                    "model_versions": model_versions,
+                    "outputs": outputs,
+                }
+            ]
         )
 
     def record_requests(self, records: list[dict[str, Any]]) -> None:
@@ -289,14 +327,14 @@ def _utc(value: datetime | None) -> datetime | None:
     """A stored time as an aware UTC datetime (SQLite gives them back without a zone)."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)
 
 
-def _api_key(row) -> ApiKey:
+def _api_key(row: sa.Row) -> ApiKey:
     return ApiKey(row.key_id, row.role, row.label, _utc(row.created_at), _utc(row.revoked_at))
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -9,6 +9,7 @@ experiment, and tagged on the registered model version itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.data.contract import load_cohort, read_table
-from riskmodel.evaluation.metrics import binary_metrics, count_metrics
 from riskmodel.data.labels import derive_labels
+from riskmodel.evaluation.metrics import binary_metrics, count_metrics
 from riskmodel.settings import Settings
 
 __all__ = ["BacktestOutcome", "run_backtest", "backtest_scores", "read_scores"]
@@ -46,19 +47,24 @@ class BacktestOutcome:
         for (target, model), m in sorted(self.figures.items()):
             if target == "frequency":
                 out.append(
-                    f"{target} {model}: n {int(m['n'])}, observed/expected {m['calibration_ratio']:.3f}, capture@10% {m['capture_at_10']:.3f}"
+                    f"{target} {model}: n {int(m['n'])}, observed/expected {m['calibration_ratio']:.3f},"
+                    f" capture@10% {m['capture_at_10']:.3f}"
                 )
             else:
                 out.append(
-                    f"{target} {model}: n {int(m['n'])}, AUC {m['auc']:.3f}, observed {m['prevalence']:.3f} vs predicted {m['mean_predicted']:.3f},"
-                    f" calibration slope {m['calibration_slope']:.3f}, ECE {m['ece']:.3f}, capture@10% {m['capture_at_10']:.3f}"
+                    f"{target} {model}: n {int(m['n'])}, AUC {m['auc']:.3f},"
+                    f" observed {m['prevalence']:.3f} vs predicted {m['mean_predicted']:.3f},"
+                    f" calibration slope {m['calibration_slope']:.3f}, ECE {m['ece']:.3f},"
+                    f" capture@10% {m['capture_at_10']:.3f}"
                 )
         if self.run_id:
             out.append(f"logged to MLflow run {self.run_id}")
         return out
 
 
-def backtest_scores(scores: pd.DataFrame, labels: pd.DataFrame, *, capacity: int = 50) -> dict[tuple[str, str], dict[str, float]]:
+def backtest_scores(
+    scores: pd.DataFrame, labels: pd.DataFrame, *, capacity: int = 50
+) -> dict[tuple[str, str], dict[str, float]]:
     """Figures per (target, model version) of ``scores`` against matured ``labels``."""
     joined = scores.merge(labels, on="release_id", how="inner")
     figures: dict[tuple[str, str], dict[str, float]] = {}
@@ -85,7 +91,7 @@ def _score_paths(settings: Settings) -> list[Path]:
     return [p for p in dict.fromkeys(paths) if p.exists()]
 
 
-def read_scores(paths) -> pd.DataFrame:
+def read_scores(paths: Iterable[Path]) -> pd.DataFrame:
     """Release ids, scores and model versions of score files; a later file wins a release."""
     wanted = ["release_id"] + [c for pair in _COLUMNS.values() for c in pair]
     scores = pd.concat([read_table(p)[wanted] for p in paths], ignore_index=True)
@@ -95,7 +101,9 @@ def read_scores(paths) -> pd.DataFrame:
     return scores
 
 
-def run_backtest(settings: Settings, data: Path, *, as_of: date, score_paths=(), capacity: int = 50) -> BacktestOutcome:
+def run_backtest(
+    settings: Settings, data: Path, *, as_of: date, score_paths: Iterable[str | Path] = (), capacity: int = 50
+) -> BacktestOutcome:
     """Backtest earlier scores against ``data`` as of ``as_of`` and log to MLflow.
 
     ``score_paths`` default to the score files of every batch in the audit database;
@@ -131,11 +139,15 @@ def run_backtest(settings: Settings, data: Path, *, as_of: date, score_paths=(),
         for (target, model), m in figures.items():
             mlflow.set_tag(f"model.{target}.{model}", "scored")
             safe = model.replace("/", "_v")
-            mlflow.log_metrics({f"{target}.{safe}.{k}": float(v) for k, v in m.items() if v is not None and np.isfinite(v)})
+            mlflow.log_metrics(
+                {f"{target}.{safe}.{k}": float(v) for k, v in m.items() if v is not None and np.isfinite(v)}
+            )
             name, _, version = model.partition("/")
             key = "auc" if target != "frequency" else "calibration_ratio"
             try:
-                client.set_model_version_tag(name, version, f"backtest_{as_of.isoformat()}_{key}", f"{m[key]:.4f} (n={int(m['n'])})")
+                client.set_model_version_tag(
+                    name, version, f"backtest_{as_of.isoformat()}_{key}", f"{m[key]:.4f} (n={int(m['n'])})"
+                )
             except Exception:  # the version may have been deleted from the registry since
                 pass
         outcome.run_id = run.info.run_id

@@ -13,6 +13,11 @@ leaves a file that looks complete, and an earlier complete output stays as it wa
 The output does not depend on how the input was chunked: the second pass writes row
 groups of a fixed size, so the same input and champions give a byte-identical file
 (``scored_at`` aside, which is the run's start unless given).
+
+The file's columns and types are :mod:`riskmodel.scoring.output`'s. Parquet keeps
+``needs``, ``warnings`` and ``top_factors`` as nested lists; a CSV output flattens them
+in the second pass (needs joined with ``"; "``, warnings and factors as JSON lists).
+:func:`run_batch` is a whole batch: :func:`score_file`, then the batch's audit record.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ import signal
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -37,39 +43,31 @@ import pyarrow.parquet as pq
 
 from riskmodel.data.contract import REJECT_COLUMNS, iter_table, read_table
 from riskmodel.evaluation.drift import merge_counts, population_stability
-from riskmodel.scoring.scoring import OUTPUT_COLUMNS, rank_priority, score_columns, utc_now, validate_for_scoring
+from riskmodel.modelling.champions import Champions
+from riskmodel.records.audit import AuditStore, AuditUnavailable
+from riskmodel.scoring.output import (
+    PARQUET_OPTIONS,
+    STRUCTURED_COLUMNS,
+    CodedColumn,
+    csv_schema,
+    flatten_for_csv,
+    output_schema,
+)
+from riskmodel.scoring.scoring import rank_priority, score_columns, utc_now, validate_for_scoring
 
-__all__ = ["BatchResult", "score_file", "file_fingerprint", "operator_name", "output_schema", "DEFAULT_DRIFT_THRESHOLD"]
+__all__ = [
+    "BatchResult",
+    "BatchNotRecorded",
+    "run_batch",
+    "score_file",
+    "file_fingerprint",
+    "operator_name",
+    "DEFAULT_DRIFT_THRESHOLD",
+]
 
 DEFAULT_DRIFT_THRESHOLD = 0.2
 #: Rows per row group of the output (fixed, so chunking never changes the file).
 OUTPUT_ROWS_PER_GROUP = 65_536
-
-_NUMBER_COLUMNS = {
-    "reoffence_probability": pa.float64(),
-    "harm_probability": pa.float64(),
-    "frequency_expected": pa.float64(),
-    "priority_rank": pa.int64(),
-    "priority_score": pa.float64(),
-    "ogrs3_1y": pa.float64(),
-    "ogrs3_2y": pa.float64(),
-}
-
-
-#: Parquet writing: dictionaries only where values repeat (a dictionary of a million
-#: distinct explanations is built and thrown away), no statistics of the explanations.
-_PARQUET_OPTIONS: dict[str, Any] = {
-    "use_dictionary": [
-        "reoffence_band", "reoffence_model", "harm_band", "harm_model", "frequency_model", "priority_rule",
-        "needs", "ogrs3_band", "warnings", "scored_at",
-    ],
-    "write_statistics": [c for c in OUTPUT_COLUMNS if c != "top_factors"],
-}
-
-
-def output_schema() -> pa.Schema:
-    """Arrow schema of the scores file: :data:`~riskmodel.scoring.scoring.OUTPUT_COLUMNS`, typed."""
-    return pa.schema([(c, _NUMBER_COLUMNS.get(c, pa.string())) for c in OUTPUT_COLUMNS])
 
 
 @dataclass
@@ -93,11 +91,13 @@ class BatchResult:
     reoffence: np.ndarray = field(default_factory=lambda: np.array([]))
     harm: np.ndarray = field(default_factory=lambda: np.array([]))
     frequency: np.ndarray = field(default_factory=lambda: np.array([]))
+    #: The first ``capacity`` rows by rank; needs, warnings and top_factors as Python lists.
     top: pd.DataFrame = field(default_factory=pd.DataFrame)
     warnings: list[str] = field(default_factory=list)
     reject_reasons: dict[str, int] = field(default_factory=dict)
-    #: Rows scored with each per-row warning (e.g. a value outside the training range).
-    row_warnings: dict[str, int] = field(default_factory=dict)
+    #: Each distinct per-row warning (``{code, message, field}``, e.g. a value outside the
+    #: training range) with ``count``, the number of rows scored with it; most rows first.
+    row_warnings: list[dict[str, Any]] = field(default_factory=list)
     capacity: int = 0
     explained: bool = True
     scored_at: str = ""
@@ -122,14 +122,14 @@ def file_fingerprint(path: Path) -> str:
 
 
 def _to_table(columns: dict[str, object], n: int, schema: pa.Schema) -> pa.Table:
-    """Scoring columns (numpy, Arrow or one string for the whole chunk) as an Arrow table."""
+    """Scoring columns (numpy, structured or one string for the whole chunk) as an Arrow table."""
     arrays = []
-    for name, kind in zip(schema.names, schema.types):
+    for name, kind in zip(schema.names, schema.types, strict=True):
         value = columns[name]
         if isinstance(value, str):
             arrays.append(pa.repeat(pa.scalar(value, kind), n))
-        elif isinstance(value, (pa.Array, pa.ChunkedArray)):
-            arrays.append(value)
+        elif name in STRUCTURED_COLUMNS:
+            arrays.append(value.to_arrow(kind))
         else:  # NaN and None are unknowns: nulls in the file, blank in a CSV
             arrays.append(pa.array(value, kind, from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=schema)
@@ -142,7 +142,7 @@ def _terminate_as_interrupt():
         yield
         return
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"stopped by signal {signum}")
 
     try:
@@ -182,17 +182,58 @@ class _RejectsFile:
             self.handle.close()
 
 
-def _count_row_warnings(counts: Counter[str], warnings: np.ndarray) -> None:
-    for text, count in pd.Series(warnings, dtype=object).value_counts(sort=False).items():
-        for label in filter(None, text.split("; ")):
-            counts[label] += int(count)
+def _count_row_warnings(counts: Counter[tuple[str, str, str | None]], warnings: CodedColumn) -> None:
+    """Add each warning's rows to ``counts``, keyed by (code, message, field)."""
+    for items, rows in warnings.counts():
+        for item in items:
+            counts[item["code"], item["message"], item["field"]] += rows
+
+
+@dataclass(frozen=True)
+class _BatchFiles:
+    """A batch's files and the hidden temporaries they are written to first."""
+
+    output: Path
+    rejects: Path
+    drift: Path
+    partial: Path
+    output_tmp: Path
+    rejects_tmp: Path
+    drift_tmp: Path
+
+    @classmethod
+    def beside(cls, output: Path, rejects: Path) -> _BatchFiles:
+        """The files of a batch writing ``output`` and ``rejects`` (folders created)."""
+        output.parent.mkdir(parents=True, exist_ok=True)
+        rejects.parent.mkdir(parents=True, exist_ok=True)
+        drift = output.with_name(output.name + ".drift.json")
+        return cls(
+            output=output,
+            rejects=rejects,
+            drift=drift,
+            partial=output.with_name(f".{output.name}.partial.parquet"),
+            output_tmp=output.with_name(f".{output.name}.tmp"),
+            rejects_tmp=rejects.with_name(f".{rejects.name}.tmp"),
+            drift_tmp=drift.with_name(f".{drift.name}.tmp"),
+        )
+
+    def publish(self) -> None:
+        """Rename the temporaries into place, the output last: once it is there, the others are too."""
+        os.replace(self.rejects_tmp, self.rejects)
+        os.replace(self.drift_tmp, self.drift)
+        os.replace(self.output_tmp, self.output)
+
+    def discard(self) -> None:
+        """Remove the temporaries, leaving any earlier output untouched."""
+        for path in (self.partial, self.output_tmp, self.rejects_tmp, self.drift_tmp):
+            path.unlink(missing_ok=True)
 
 
 def score_file(
     input_path: Path,
     output_path: Path,
     *,
-    champions,
+    champions: Champions,
     rejects_path: Path | None = None,
     explain: bool = True,
     chunk_rows: int = 50_000,
@@ -246,33 +287,27 @@ def score_file(
     input_path, output_path = Path(input_path), Path(output_path)
     rejects_path = Path(rejects_path) if rejects_path else output_path.with_name(output_path.name + ".rejects.csv")
     capacity = int(capacity or champions.scoring.capacity)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     scored_at = scored_at or utc_now()
     fingerprint = file_fingerprint(input_path)
     line_offset = 2 if input_path.suffix.lower() == ".csv" else 1
     schema = output_schema()
 
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    rejects_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = output_path.with_name(f".{output_path.name}.partial.parquet")
-    output_tmp = output_path.with_name(f".{output_path.name}.tmp")
-    rejects_tmp = rejects_path.with_name(f".{rejects_path.name}.tmp")
-    drift_path = output_path.with_name(output_path.name + ".drift.json")
-    drift_tmp = drift_path.with_name(f".{drift_path.name}.tmp")
-    temporaries = (partial, output_tmp, rejects_tmp, drift_tmp)
+    files = _BatchFiles.beside(output_path, rejects_path)
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        total = pq.ParquetFile(input_path).metadata.num_rows if line_offset == 1 else None
-        bar = tqdm(total=total, unit=" rows", desc=f"scoring {input_path.name}")
+    bar = _progress_bar(input_path) if progress else None
     stream = None
     try:
         with _terminate_as_interrupt():
             stream = _Stream(
-                champions, partial=partial, rejects_path=rejects_tmp, schema=schema, explain=explain, scored_at=scored_at,
-                line_offset=line_offset, allow_identifiers=allow_identifiers,
+                champions,
+                partial=files.partial,
+                rejects_path=files.rejects_tmp,
+                schema=schema,
+                explain=explain,
+                scored_at=scored_at,
+                line_offset=line_offset,
+                allow_identifiers=allow_identifiers,
             )
             for chunk in iter_table(input_path, chunk_rows=chunk_rows):
                 stream.add(chunk)
@@ -283,23 +318,16 @@ def score_file(
             stream.close()
 
             ranks = rank_priority(stream.kept("priority_score"), stream.kept("release_id"))
-            top = _write_ranked(partial, output_tmp, ranks, capacity=capacity, csv=output_path.suffix.lower() == ".csv")
-            partial.unlink()
-
-            profile = champions.info["reoffence"].profile
-            drift = population_stability(profile, stream.drift_counts) if stream.drift_counts else {}
-            flagged = sorted((n for n, v in drift.items() if v > drift_threshold), key=lambda n: -drift[n])
-            payload: dict[str, Any] = {"threshold": drift_threshold, "flagged": flagged, "population_stability_index": drift}
-            drift_tmp.write_text(json.dumps(payload, indent=2))
-            # The output last: once it is in place, its rejects and drift files are too.
-            os.replace(rejects_tmp, rejects_path)
-            os.replace(drift_tmp, drift_path)
-            os.replace(output_tmp, output_path)
+            top = _write_ranked(
+                files.partial, files.output_tmp, ranks, capacity=capacity, csv=output_path.suffix.lower() == ".csv"
+            )
+            files.partial.unlink()
+            drift, flagged = _write_drift(champions, stream.drift_counts, drift_threshold, files.drift_tmp)
+            files.publish()
     except BaseException:
         if stream is not None:
             stream.close()
-        for path in temporaries:
-            path.unlink(missing_ok=True)
+        files.discard()
         raise
     finally:
         if bar is not None:
@@ -316,7 +344,7 @@ def score_file(
         rows_scored=int(len(ranks)),
         rows_rejected=stream.rejects.rows,
         started_at=started,
-        finished_at=datetime.now(timezone.utc),
+        finished_at=datetime.now(UTC),
         drift=drift,
         drift_flagged=flagged,
         drift_threshold=drift_threshold,
@@ -326,11 +354,30 @@ def score_file(
         top=top,
         warnings=stream.warnings,
         reject_reasons=dict(stream.rejects.reasons.most_common()),
-        row_warnings=dict(stream.row_warnings.most_common()),
+        row_warnings=stream.warning_counts(),
         capacity=capacity,
         explained=explain,
         scored_at=scored_at,
     )
+
+
+def _progress_bar(input_path: Path) -> Any:
+    """A tqdm bar on stderr (its total known for Parquet, which says its row count)."""
+    from tqdm import tqdm
+
+    total = pq.ParquetFile(input_path).metadata.num_rows if input_path.suffix.lower() != ".csv" else None
+    return tqdm(total=total, unit=" rows", desc=f"scoring {input_path.name}")
+
+
+def _write_drift(
+    champions: Champions, counts: dict[str, np.ndarray], threshold: float, path: Path
+) -> tuple[dict[str, float], list[str]]:
+    """Each feature's PSI against the training profile, written to ``path``; and those above ``threshold``."""
+    drift = population_stability(champions.info["reoffence"].profile, counts) if counts else {}
+    flagged = sorted((n for n, v in drift.items() if v > threshold), key=lambda n: -drift[n])
+    payload = {"threshold": threshold, "flagged": flagged, "population_stability_index": drift}
+    path.write_text(json.dumps(payload, indent=2))
+    return drift, flagged
 
 
 class _Stream:
@@ -339,7 +386,18 @@ class _Stream:
     #: Output columns kept in memory for the ranking, the report and the result.
     KEPT = ("release_id", "priority_score", "reoffence_probability", "harm_probability", "frequency_expected")
 
-    def __init__(self, champions, *, partial: Path, rejects_path: Path, schema: pa.Schema, explain: bool, scored_at: str, line_offset: int, allow_identifiers: bool):
+    def __init__(
+        self,
+        champions: Champions,
+        *,
+        partial: Path,
+        rejects_path: Path,
+        schema: pa.Schema,
+        explain: bool,
+        scored_at: str,
+        line_offset: int,
+        allow_identifiers: bool,
+    ):
         self.champions = champions
         self.schema = schema
         self.options = dict(explain=explain, scored_at=scored_at)
@@ -347,12 +405,12 @@ class _Stream:
         self.seen: set[str] = set()
         self.rows_read = 0
         self.warnings: list[str] = []
-        self.row_warnings: Counter[str] = Counter()
+        self.row_warnings: Counter[tuple[str, str, str | None]] = Counter()
         self.drift_counts: dict[str, np.ndarray] = {}
         self.names = [str(n) for n in champions.models["reoffence"].feature_names_]
         self.parts: dict[str, list[np.ndarray]] = {name: [] for name in self.KEPT}
         self.rejects = _RejectsFile(rejects_path)
-        self.writer = pq.ParquetWriter(partial, schema, **_PARQUET_OPTIONS)
+        self.writer = pq.ParquetWriter(partial, schema, **PARQUET_OPTIONS)
 
     def add(self, chunk: pd.DataFrame) -> None:
         """Validate, score and write one chunk."""
@@ -363,7 +421,7 @@ class _Stream:
         n = len(table.data)
         if not n:
             return
-        columns, features = score_columns(table.data, self.champions, rank=False, arrow_factors=True, **self.options)
+        columns, features = score_columns(table.data, self.champions, rank=False, **self.options)
         self.writer.write_table(_to_table(columns, n, self.schema))
         # Copies: a column of the scored frame is a view that would keep the whole chunk alive.
         self.parts["release_id"].append(np.asarray(columns["release_id"], dtype=str))
@@ -371,6 +429,13 @@ class _Stream:
             self.parts[name].append(np.array(columns[name], dtype=float))
         _count_row_warnings(self.row_warnings, columns["warnings"])
         merge_counts(self.champions.info["reoffence"].profile, features, self.names, self.drift_counts)
+
+    def warning_counts(self) -> list[dict[str, Any]]:
+        """Each distinct per-row warning with the rows scored with it (``count``), most first."""
+        return [
+            {"code": code, "message": message, "field": name, "count": count}
+            for (code, message, name), count in self.row_warnings.most_common()
+        ]
 
     def kept(self, name: str) -> np.ndarray:
         """A kept column over every chunk."""
@@ -385,7 +450,11 @@ class _Stream:
 
 
 def _write_ranked(partial: Path, tmp: Path, ranks: np.ndarray, *, capacity: int, csv: bool) -> pd.DataFrame:
-    """Second pass: add ranks, write ``tmp`` (fsynced); return the top ``capacity`` rows."""
+    """Second pass: add ranks, write ``tmp`` (fsynced); return the top ``capacity`` rows.
+
+    A CSV gets the structured columns flattened here, at the edge
+    (:func:`~riskmodel.scoring.output.flatten_for_csv`).
+    """
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
@@ -395,26 +464,26 @@ def _write_ranked(partial: Path, tmp: Path, ranks: np.ndarray, *, capacity: int,
     start = 0
     with open(tmp, "wb") as handle:
         if csv:
-            writer = pacsv.CSVWriter(handle, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+            writer = pacsv.CSVWriter(handle, csv_schema(), write_options=pacsv.WriteOptions(quoting_style="needed"))
         else:
-            writer = pq.ParquetWriter(handle, schema, **_PARQUET_OPTIONS)
+            writer = pq.ParquetWriter(handle, schema, **PARQUET_OPTIONS)
         source = pq.ParquetFile(partial)
         for batch in source.iter_batches(batch_size=OUTPUT_ROWS_PER_GROUP):
             rank = pa.array(ranks[start : start + batch.num_rows], pa.int64())
             start += batch.num_rows
             table = pa.Table.from_batches([batch]).set_column(rank_index, schema.field(rank_index), rank)
-            writer.write_table(table)
+            writer.write_table(flatten_for_csv(table) if csv else table)
             best = table.filter(pc.less_equal(rank, capacity))
             if best.num_rows:
-                top_parts.append(best.to_pandas())
+                top_parts.append(best)
         writer.close()
         handle.flush()
         os.fsync(handle.fileno())
-    if top_parts:
-        top = pd.concat(top_parts, ignore_index=True)
-    else:
-        top = schema.empty_table().to_pandas()
-    return top.sort_values("priority_rank").reset_index(drop=True)
+    top = pa.concat_tables(top_parts) if top_parts else schema.empty_table()
+    frame = top.drop_columns(list(STRUCTURED_COLUMNS)).to_pandas()
+    for name in STRUCTURED_COLUMNS:  # a few hundred rows: Python lists for the report
+        frame[name] = top.column(name).to_pylist()
+    return frame[schema.names].sort_values("priority_rank").reset_index(drop=True)
 
 
 def operator_name() -> str:
@@ -423,3 +492,79 @@ def operator_name() -> str:
         return getpass.getuser()
     except Exception:  # no user database in some containers
         return os.environ.get("USER", "unknown")
+
+
+class BatchNotRecorded(RuntimeError):
+    """The scores were written but the batch's audit record could not be.
+
+    ``result`` says what was written, so the caller can still report it.
+    """
+
+    def __init__(self, result: BatchResult, cause: Exception):
+        super().__init__(f"scores written but the batch could not be recorded in the audit database: {cause}")
+        self.result = result
+
+
+def run_batch(
+    input_path: Path,
+    output_path: Path,
+    *,
+    champions: Champions,
+    store: AuditStore,
+    operator: str | None = None,
+    **options: Any,
+) -> BatchResult:
+    """One batch from input to audit record: score the file, then record the batch.
+
+    The CLI's ``score`` (and so the demo and the batch benchmark) call this, so every
+    batch that writes scores gets its record in the ``batches`` table.
+
+    Parameters
+    ----------
+    input_path, output_path : Path
+        The month's releases; the scored file (CSV or Parquet, from its suffix).
+    champions : Champions
+        Loaded champion models.
+    store : AuditStore
+        The audit database the batch is recorded in.
+    operator : str, optional
+        Who ran the batch (default :func:`operator_name`).
+    **options
+        :func:`score_file`'s options (``rejects_path``, ``explain``, ``capacity``,
+        ``allow_identifiers``, ``progress``, ...).
+
+    Returns
+    -------
+    BatchResult
+        What :func:`score_file` did; its ``batch_id`` is the record's.
+
+    Raises
+    ------
+    ContractError
+        When the file as a whole is unusable (nothing is written or recorded).
+    BatchNotRecorded
+        When the scores were written but the record could not be.
+
+    Notes
+    -----
+    The output is in place before the record is written, as before; a record that
+    commits before the output is published is issue 10's.
+    """
+    result = score_file(input_path, output_path, champions=champions, **options)
+    try:
+        store.record_batch(
+            batch_id=result.batch_id,
+            operator=operator or operator_name(),
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            input_path=str(result.input_path.resolve()),
+            input_fingerprint=result.input_fingerprint,
+            output_path=str(result.output_path.resolve()),
+            model_versions=result.model_versions,
+            rows_read=result.rows_read,
+            rows_scored=result.rows_scored,
+            rows_rejected=result.rows_rejected,
+        )
+    except AuditUnavailable as exc:
+        raise BatchNotRecorded(result, exc) from exc
+    return result

@@ -1,6 +1,7 @@
 """Scoring: contract rows in, the contract's scoring output out.
 
-The service and batch scoring both call :func:`score_frame`, so they cannot disagree.
+The service and batch scoring both call :func:`score_columns`, so they cannot disagree;
+what the output holds and how it is written is :mod:`riskmodel.scoring.output`'s.
 Input rows must already be validated by :func:`riskmodel.data.contract.validate_releases`
 (:func:`validate_for_scoring` does that with the champions' declared extra features).
 
@@ -19,19 +20,22 @@ the same order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from riskmodel._constants import NEEDS_COLUMNS, NEEDS_PATHWAYS
-from riskmodel.modelling.config import ScoringConfig
+from riskmodel._constants import NEEDS_COLUMNS
 from riskmodel.data.contract import ValidatedTable, validate_releases
-from riskmodel.scoring.explain import top_factors_arrow, top_factors_json
-from riskmodel.modelling.ogrs3 import ogrs3
+from riskmodel.modelling.champions import Champions
+from riskmodel.modelling.config import ScoringConfig
+from riskmodel.modelling.models import CalibratedModel
+from riskmodel.modelling.ogrs3 import UNAVAILABLE_INPUT, ogrs3
+from riskmodel.scoring.explain import top_factors
+from riskmodel.scoring.output import NEED_CODES, CodedColumn, FactorColumn, to_frame, warning
 
 __all__ = [
-    "OUTPUT_COLUMNS",
     "PRIORITY_RULES",
     "score_frame",
     "score_columns",
@@ -39,31 +43,7 @@ __all__ = [
     "band",
     "validate_for_scoring",
     "utc_now",
-    "join_flags",
 ]
-
-OUTPUT_COLUMNS: tuple[str, ...] = (
-    "release_id",
-    "person_id",
-    "reoffence_probability",
-    "reoffence_band",
-    "reoffence_model",
-    "harm_probability",
-    "harm_band",
-    "harm_model",
-    "frequency_expected",
-    "frequency_model",
-    "priority_rank",
-    "priority_score",
-    "priority_rule",
-    "top_factors",
-    "needs",
-    "ogrs3_1y",
-    "ogrs3_2y",
-    "ogrs3_band",
-    "warnings",
-    "scored_at",
-)
 
 PRIORITY_RULES: dict[str, str] = {
     "frequency": "expected number of proven reoffences in 12 months",
@@ -75,7 +55,7 @@ PRIORITY_RULES: dict[str, str] = {
 
 def utc_now() -> str:
     """Current UTC time, ISO 8601 to the second."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def band(p: np.ndarray, bands: Sequence[tuple[float, str]]) -> np.ndarray:
@@ -85,7 +65,9 @@ def band(p: np.ndarray, bands: Sequence[tuple[float, str]]) -> np.ndarray:
     return names[np.searchsorted(edges, np.asarray(p, dtype=float), side="right")]
 
 
-def priority_score(rule: str, *, reoffence: np.ndarray, harm: np.ndarray, frequency: np.ndarray, harm_weight: float) -> np.ndarray:
+def priority_score(
+    rule: str, *, reoffence: np.ndarray, harm: np.ndarray, frequency: np.ndarray, harm_weight: float
+) -> np.ndarray:
     """The priority score under a named rule (see module docstring)."""
     if rule == "frequency":
         return frequency
@@ -106,7 +88,7 @@ def rank_priority(scores: np.ndarray, release_ids: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def validate_for_scoring(frame: pd.DataFrame, champions, **kwargs) -> ValidatedTable:
+def validate_for_scoring(frame: pd.DataFrame, champions: Champions, **kwargs: Any) -> ValidatedTable:
     """Validate contract rows with the extra features the champions were trained on."""
     return validate_releases(
         frame,
@@ -116,50 +98,38 @@ def validate_for_scoring(frame: pd.DataFrame, champions, **kwargs) -> ValidatedT
     )
 
 
-def join_flags(flags: np.ndarray, labels: Sequence[str], *, sep: str = "; ") -> np.ndarray:
-    """Per row, the labels of its true flags joined by ``sep`` ("" when none).
-
-    Each distinct combination of flags is joined once, so this stays fast on millions
-    of rows.
-    """
-    n, k = flags.shape
-    if n == 0:
-        return np.array([], dtype=object)
-    weights = np.left_shift(1, np.arange(k, dtype=np.int64))
-    codes = flags.astype(np.int64) @ weights
-    distinct, inverse = np.unique(codes, return_inverse=True)
-    texts = np.array([sep.join(labels[j] for j in range(k) if code >> j & 1) for code in distinct], dtype=object)
-    return texts[inverse.reshape(-1)]
-
-
-def _needs_text(rows: pd.DataFrame) -> np.ndarray:
+def _needs(rows: pd.DataFrame) -> CodedColumn:
     flags = np.column_stack([rows[c].to_numpy(dtype=float) == 1.0 for c in NEEDS_COLUMNS])
-    return join_flags(flags, [NEEDS_PATHWAYS[c] for c in NEEDS_COLUMNS])
+    return CodedColumn.from_flags(flags, NEED_CODES)
 
 
-def _warnings(rows: pd.DataFrame, ranges: dict[str, tuple[float, float]], tolerance: float, unavailable: np.ndarray) -> np.ndarray:
-    flags, labels = [], []
+def _warnings(
+    rows: pd.DataFrame, ranges: dict[str, tuple[float, float]], tolerance: float, unavailable: np.ndarray
+) -> CodedColumn:
+    """Per row, its warnings: values outside the training range, OGRS3 unavailable and why."""
+    flags, items = [], []
     for name, (low, high) in ranges.items():
         if name not in rows:
             continue
         values = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float)
         span = (high - low) * tolerance
         flags.append((values < low - span) | (values > high + span))
-        labels.append(f"{name} outside the training range {low:g}-{high:g}")
-    reasons = sorted({r for r in unavailable if r is not None})
-    for reason in reasons:
+        items.append(warning("outside_training_range", f"{name} outside the training range {low:g}-{high:g}", name))
+    for reason in sorted({r for r in unavailable if r is not None}):
         flags.append(unavailable == reason)
-        labels.append(f"OGRS3 unavailable: {reason}")
+        items.append(warning("ogrs3_unavailable", f"OGRS3 unavailable: {reason}", UNAVAILABLE_INPUT.get(reason)))
     if not flags:
-        return np.full(len(rows), "", dtype=object)
-    return join_flags(np.column_stack(flags), labels)
+        return CodedColumn.empty(len(rows))
+    return CodedColumn.from_flags(np.column_stack(flags), items)
 
 
-def _features_of(model, rows: pd.DataFrame, done: list[tuple[object, np.ndarray]]) -> np.ndarray:
+def _features_of(model: CalibratedModel, rows: pd.DataFrame, done: list[tuple[object, np.ndarray]]) -> np.ndarray:
     """The model's feature matrix, reusing one already computed by an identical step."""
     features = model.features
     for other, Xt in done:
-        if other is features or (other.get_params() == features.get_params() and other.categories_ == features.categories_):
+        if other is features or (
+            other.get_params() == features.get_params() and other.categories_ == features.categories_
+        ):
             return Xt
     Xt = features.transform(rows)
     done.append((features, Xt))
@@ -168,21 +138,22 @@ def _features_of(model, rows: pd.DataFrame, done: list[tuple[object, np.ndarray]
 
 def score_columns(
     rows: pd.DataFrame,
-    champions,
+    champions: Champions,
     *,
     explain: bool = True,
     scored_at: str | None = None,
     rank: bool = True,
-    arrow_factors: bool = False,
 ) -> tuple[dict[str, object], np.ndarray]:
     """The work of :func:`score_frame`, as columns: what both it and batch scoring use.
 
     Returns
     -------
     columns : dict
-        :data:`OUTPUT_COLUMNS` to arrays (a model label, the rule and ``scored_at`` as one
-        string each); ``top_factors`` is an Arrow string array when ``arrow_factors``
-        (batch scoring writes it to its file without a Python string per row).
+        :data:`~riskmodel.scoring.output.OUTPUT_COLUMNS` to arrays (a model label, the
+        rule and ``scored_at`` as one string each); ``needs`` and ``warnings`` are
+        :class:`~riskmodel.scoring.output.CodedColumn`, ``top_factors`` a
+        :class:`~riskmodel.scoring.output.FactorColumn` (structured, with no Python
+        object per row: batch scoring writes them to Arrow, the service to JSON).
     features : ndarray
         The reoffence model's feature matrix (batch scoring's drift check reuses it).
     """
@@ -193,7 +164,7 @@ def score_columns(
     n = len(rows)
     out: dict[str, object] = {"release_id": rows["release_id"].to_numpy(), "person_id": rows["person_id"].to_numpy()}
     values = {}
-    factors: object = np.full(n, "[]", dtype=object)
+    factors = FactorColumn.empty(n)
     transformed: list[tuple[object, np.ndarray]] = []
     margins: dict[tuple[int, str], np.ndarray] = {}  # models sharing trees share the margin
     for target in ("reoffence", "harm", "frequency"):
@@ -205,14 +176,9 @@ def score_columns(
         values[target] = model.predict_from_margin(margins[shared])
         if explain and target == "reoffence" and n:
             contributions = model.contributions_from_features(Xt)
-            make = top_factors_arrow if arrow_factors else top_factors_json
-            factors = make(contributions, Xt, model.feature_names_, top=config.explain_top)
+            factors = top_factors(contributions, Xt, model.feature_names_, top=config.explain_top)
             del contributions
     reoffence_features = transformed[0][1] if transformed else np.empty((0, 0))
-    if arrow_factors and isinstance(factors, np.ndarray):
-        import pyarrow as pa
-
-        factors = pa.array(factors, pa.string())
     out["reoffence_probability"] = np.round(values["reoffence"], 6)
     out["reoffence_band"] = band(values["reoffence"], config.reoffence_bands)
     out["reoffence_model"] = info["reoffence"].label
@@ -235,21 +201,20 @@ def score_columns(
     out["priority_score"] = score
     out["priority_rule"] = config.priority_rule
     out["top_factors"] = factors
-    out["needs"] = _needs_text(rows)
+    out["needs"] = _needs(rows)
     reference = ogrs3(rows)
     out["ogrs3_1y"] = np.round(reference["ogrs3_1y"].to_numpy(), 6)
     out["ogrs3_2y"] = np.round(reference["ogrs3_2y"].to_numpy(), 6)
     out["ogrs3_band"] = reference["ogrs3_band"].to_numpy()
-    out["warnings"] = _warnings(
-        rows, models["reoffence"].features.ranges_, config.range_tolerance, reference["ogrs3_unavailable"].to_numpy(dtype=object)
-    )
+    unavailable = reference["ogrs3_unavailable"].to_numpy(dtype=object)
+    out["warnings"] = _warnings(rows, models["reoffence"].features.ranges_, config.range_tolerance, unavailable)
     out["scored_at"] = scored_at or utc_now()
     return out, reoffence_features
 
 
 def score_frame(
     rows: pd.DataFrame,
-    champions,
+    champions: Champions,
     *,
     explain: bool = True,
     scored_at: str | None = None,
@@ -274,7 +239,8 @@ def score_frame(
     Returns
     -------
     DataFrame
-        :data:`OUTPUT_COLUMNS`, one row per input row, in input order.
+        :data:`~riskmodel.scoring.output.OUTPUT_COLUMNS`, one row per input row, in
+        input order; ``needs``, ``warnings`` and ``top_factors`` hold Python lists.
     """
     out, _ = score_columns(rows, champions, explain=explain, scored_at=scored_at, rank=rank)
-    return pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
+    return to_frame(out)

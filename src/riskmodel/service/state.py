@@ -2,42 +2,43 @@
 
 ``serving/service.py`` (BentoML) only maps HTTP onto :class:`ServiceState` and turns
 :class:`ServiceError` into a status code and a JSON body. Every request reads the
-champions once, from one immutable :class:`~riskmodel.modelling.registry.Champions` object, so a
+champions once, from one immutable :class:`~riskmodel.modelling.champions.Champions` object, so a
 concurrent reload (which builds the new object fully, then swaps one reference) can
 never give a request a mix of versions.
 
 A scored request is answered with the very JSON text that was written to the audit
 trail: the outputs are serialised once, recorded, and only then returned, so a score
-that could not be recorded is never sent (503 instead).
+that could not be recorded is never sent (503 instead). The JSON is
+:func:`riskmodel.scoring.output.render_rows`'s: needs, warnings and factors as lists.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import queue
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
-from riskmodel._constants import DIRECT_IDENTIFIERS, REQUIRED_RELEASE_COLUMNS
-from riskmodel.records.audit import PERMISSIONS, ApiKey, AuditStore, AuditUnavailable
-from riskmodel.data.contract import ContractError
-from riskmodel.modelling.registry import Champions, load_champions
-from riskmodel.scoring.scoring import OUTPUT_COLUMNS, PRIORITY_RULES, rank_priority, score_columns, utc_now, validate_for_scoring
-from riskmodel.settings import Settings
+from riskmodel.data.contract import ContractError, check_json_releases
+from riskmodel.modelling.champions import Champions
+from riskmodel.modelling.registry import load_champions
+from riskmodel.records.audit import ApiKey, AuditStore, AuditUnavailable
+from riskmodel.scoring.output import concat_columns, json_ready, render_rows
+from riskmodel.scoring.scoring import PRIORITY_RULES, rank_priority, score_columns, utc_now, validate_for_scoring
+from riskmodel.service import auth
+from riskmodel.service.errors import ServiceError
 from riskmodel.service.workers import ChampionSync
+from riskmodel.settings import Settings
 
-__all__ = ["ServiceError", "ServiceState", "ScoredRequest", "MAX_RELEASES_PER_REQUEST", "frame_to_records", "render_json", "render_rows"]
+__all__ = ["ServiceError", "ServiceState", "ScoredRequest", "MAX_RELEASES_PER_REQUEST"]
 
 MAX_RELEASES_PER_REQUEST = 5_000
 
@@ -53,21 +54,10 @@ COALESCE_MAX_ROWS = 512
 
 logger = logging.getLogger(__name__)
 
-_SCALARS = (str, int, float, bool, type(None))
-
 
 def _numbers(champions: Champions) -> dict[str, str]:
     """Target -> version number of a set of champions."""
     return {target: info.version for target, info in champions.info.items()}
-
-
-class ServiceError(Exception):
-    """An answer other than success: HTTP status and a JSON body."""
-
-    def __init__(self, status: int, error: str, **detail: Any):
-        super().__init__(error)
-        self.status = status
-        self.body = {"error": error, **detail}
 
 
 @dataclass(frozen=True)
@@ -84,133 +74,10 @@ class ScoredRequest:
         return json.loads(self.body)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _column_values(values: np.ndarray) -> list[Any]:
-    """A column as JSON-ready Python values: NaN and infinities become ``None``."""
-    if values.dtype.kind == "f":
-        finite = np.isfinite(values)
-        out = values.tolist()
-        if not finite.all():
-            for i in np.flatnonzero(~finite):
-                out[i] = None
-        return out
-    if values.dtype.kind in "iub":
-        return values.tolist()
-    return [_clean(v) for v in values.tolist()]
-
-
-def _split_list(text: Any) -> list[str]:
-    return text.split("; ") if isinstance(text, str) and text else []
-
-
-def render_rows(frame: pd.DataFrame | Mapping[str, Any]) -> list[str]:
-    """Each scoring output row as JSON object text (factors, needs and warnings as lists).
-
-    ``frame`` is a scoring output DataFrame or the columns of
-    :func:`~riskmodel.scoring.scoring.score_columns` (a column may be one value for every row).
-    ``top_factors`` already holds each row's JSON list (from :mod:`riskmodel.scoring.explain`),
-    so it is spliced in as it is rather than parsed and written again. NaN and
-    infinities are written as ``null``.
-    """
-    data = {c: frame[c].to_numpy() for c in frame.columns} if isinstance(frame, pd.DataFrame) else frame
-    n = len(data["release_id"])
-
-    def column(name: str) -> np.ndarray:
-        value = data[name]
-        return value if isinstance(value, np.ndarray) else np.full(n, value, dtype=object)
-
-    columns = [c for c in OUTPUT_COLUMNS if c in data and c != "top_factors"]
-    values = {c: _column_values(column(c)) for c in columns}
-    for name in ("needs", "warnings"):
-        if name in values:
-            values[name] = [_split_list(v) for v in values[name]]
-    if "top_factors" in data:
-        columns.append("top_factors")
-        values["top_factors"] = [orjson.Fragment(f or "[]") for f in column("top_factors").tolist()]
-    return [orjson.dumps(dict(zip(columns, row))).decode() for row in zip(*values.values())]
-
-
-def render_json(frame: pd.DataFrame) -> str:
-    """Scoring output rows as one JSON array (see :func:`render_rows`)."""
-    return "[" + ", ".join(render_rows(frame)) + "]"
-
-
-def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Scoring output rows as JSON-ready dicts (factors, needs and warnings as lists)."""
-    return json.loads(render_json(frame))
-
-
-def _check_values(releases: list[Any]) -> list[dict[str, Any]]:
-    """Problems the contract cannot see in parsed JSON: non-rows, non-scalars, NaN, ±inf."""
-    problems = []
-    for i, row in enumerate(releases):
-        if not isinstance(row, dict):
-            problems.append({"index": i, "field": f"releases[{i}]", "rule": "must be an object of contract columns"})
-            continue
-        for column, value in row.items():
-            if type(value) is float:
-                if math.isfinite(value):
-                    continue
-                rule = "must be a finite number (JSON has no NaN or Infinity)"
-            elif isinstance(value, _SCALARS):
-                continue
-            else:
-                rule = "must be a string, number, boolean or null"
-            problems.append(
-                {"index": i, "release_id": _clean(row.get("release_id")), "field": f"releases[{i}].{column}", "rule": rule, "value": str(value)[:100]}
-            )
-    return problems
-
-
-def _check_columns(releases: list[dict[str, Any]], champions: Champions) -> list[dict[str, Any]]:
-    """Request-wide column problems (direct identifiers, absent required columns), by name."""
-    present: dict[str, None] = {}
-    for row in releases:
-        present.update(dict.fromkeys(row))
-    problems = [
-        {
-            "field": f"releases[*].{column}",
-            "rule": "direct identifier refused (data minimisation: send the pseudonymised person_id only)",
-        }
-        for column in present
-        if str(column).strip().lower() in DIRECT_IDENTIFIERS
-    ]
-    required = REQUIRED_RELEASE_COLUMNS + tuple(champions.config.extra_numeric) + tuple(champions.config.extra_categorical)
-    problems += [
-        {"field": f"releases[*].{column}", "rule": "required column is absent from every release"}
-        for column in required
-        if column not in present
-    ]
-    return problems
-
-
 def _refuse(problems: list[dict[str, Any]], what: str = "invalid releases") -> ServiceError:
     summary = "; ".join(f"{p['field']}: {p['rule']}" for p in problems[:20])
     more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
     return ServiceError(422, f"{what}: {summary}{more}", problems=problems)
-
-
-def _bearer(authorization: str | None) -> str:
-    """The key of an ``Authorization: Bearer KEY`` header, or a 401."""
-    if not authorization or authorization[:7].lower() != "bearer " or not authorization[7:].strip():
-        raise ServiceError(401, "missing API key: send 'Authorization: Bearer KEY'")
-    return authorization[7:].strip()
-
-
-def _permit(key: ApiKey | None, permission: str) -> ApiKey:
-    """``key`` if it exists and its role has ``permission``; else 401 or 403."""
-    if key is None:
-        raise ServiceError(401, "unknown or revoked API key")
-    if permission not in PERMISSIONS[key.role]:
-        raise ServiceError(403, f"role '{key.role}' may not {permission}")
-    return key
 
 
 @dataclass
@@ -225,7 +92,11 @@ class _Job:
 
 
 class ServiceState:
-    """Champions, the audit store and the rules of access.
+    """Champions, the audit store, request coalescing and reload.
+
+    Keys are checked by :mod:`riskmodel.service.auth`, release objects by the contract
+    (:func:`~riskmodel.data.contract.check_json_releases`, then
+    :func:`~riskmodel.data.contract.validate_releases`).
 
     Scoring requests are answered by one scoring thread. Requests that arrive while it is
     busy wait in a queue and are then scored together, in one call of the scoring
@@ -259,6 +130,15 @@ class ServiceState:
         """The current champions (one consistent set)."""
         return self._champions
 
+    def ready(self) -> bool:
+        """True when champions are loaded and the audit store answers (a request could be scored).
+
+        A scored request must be recorded before it is answered, so a service whose audit
+        store is down cannot answer one: it is not ready, though alive. The store's
+        check is one cheap query, bounded by the store's connect and statement timeouts.
+        """
+        return self._champions is not None and self.store.ping()
+
     # ------------------------------------------------------------------ access
     def authorize(self, authorization: str | None, permission: str) -> ApiKey:
         """Check ``Authorization: Bearer KEY`` for ``permission``.
@@ -269,36 +149,17 @@ class ServiceState:
             401 without a valid key, 403 when the key's role lacks the permission,
             503 when the key store cannot be read.
         """
-        token = _bearer(authorization)
-        try:
-            key = self.store.authenticate(token)
-        except AuditUnavailable as exc:
-            raise ServiceError(503, f"audit database unavailable: {exc}") from exc
-        return _permit(key, permission)
+        return auth.authorize(self.store, authorization, permission)
 
     def _authorize_jobs(self, jobs: list[_Job]) -> list[_Job]:
         """Set each job's key (one database read for all), or fail its future; the rest."""
-        tokens: dict[int, str] = {}
-        for i, job in enumerate(jobs):
-            if job.key is None:
-                try:
-                    tokens[i] = _bearer(job.authorization)
-                except ServiceError as exc:
-                    job.future.set_exception(exc)
-        if tokens:
-            try:
-                found = self.store.authenticate_many(set(tokens.values()))
-            except AuditUnavailable as exc:
-                error = ServiceError(503, f"audit database unavailable: {exc}")
-                for i in tokens:
-                    jobs[i].future.set_exception(error)
-                found = None
-            for i, token in tokens.items():
-                if found is not None:
-                    try:
-                        jobs[i].key = _permit(found.get(token), "score")
-                    except ServiceError as exc:
-                        jobs[i].future.set_exception(exc)
+        unchecked = [job for job in jobs if job.key is None]
+        outcomes = auth.authorize_many(self.store, [job.authorization for job in unchecked], "score")
+        for job, outcome in zip(unchecked, outcomes, strict=True):
+            if isinstance(outcome, ServiceError):
+                job.future.set_exception(outcome)
+            else:
+                job.key = outcome
         return [job for job in jobs if not job.future.done()]
 
     # ------------------------------------------------------------------ validation
@@ -311,19 +172,21 @@ class ServiceState:
             422 naming each offending field and rule.
         """
         if not isinstance(releases, list) or not releases:
-            raise ServiceError(422, "releases: must hold at least one release", problems=[{"field": "releases", "rule": "must be a non-empty list of releases"}])
+            problem = {"field": "releases", "rule": "must be a non-empty list of releases"}
+            raise ServiceError(422, "releases: must hold at least one release", problems=[problem])
         if len(releases) > MAX_RELEASES_PER_REQUEST:
             raise ServiceError(
                 422,
                 f"releases: at most {MAX_RELEASES_PER_REQUEST} per request, got {len(releases)}",
                 problems=[{"field": "releases", "rule": f"at most {MAX_RELEASES_PER_REQUEST} releases per request"}],
             )
-        problems = _check_values(releases)
+        config = champions.config
+        problems = check_json_releases(
+            releases, extra_numeric=config.extra_numeric, extra_categorical=config.extra_categorical
+        )
         if problems:
-            raise _refuse(problems)
-        problems = _check_columns(releases, champions)
-        if problems:
-            raise _refuse(problems, "releases refused")
+            # a release's own problems name its index; otherwise the request's columns are refused
+            raise _refuse(problems, "invalid releases" if "index" in problems[0] else "releases refused")
 
     def validate(self, releases: list[Any], champions: Champions, *, prechecked: bool = False) -> pd.DataFrame:
         """Contract-valid, typed rows of one request, or a 422 naming every problem."""
@@ -390,8 +253,7 @@ class ServiceState:
         half = n // 2
         parts = [rows.iloc[:half], rows.iloc[half:]]
         futures = [self._pool.submit(score_columns, part, champions, scored_at=stamp, rank=False) for part in parts]
-        first, second = (f.result()[0] for f in futures)
-        out = {c: np.concatenate([v, second[c]]) if isinstance(v, np.ndarray) else v for c, v in first.items()}
+        out = concat_columns([f.result()[0] for f in futures])
         if rank:
             out["priority_rank"] = rank_priority(out["priority_score"], out["release_id"])
         return out
@@ -422,7 +284,9 @@ class ServiceState:
                 output = self._score_columns(rows, champions, rank=len(valid) == 1)
                 if len(valid) > 1:  # each request ranked within itself, as if scored alone
                     scores, ids = output["priority_score"], output["release_id"]
-                    output["priority_rank"] = np.concatenate([rank_priority(scores[a:b], ids[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+                    output["priority_rank"] = np.concatenate(
+                        [rank_priority(scores[a:b], ids[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                    )
                 texts = render_rows(output)
             except Exception:
                 if len(valid) == 1:
@@ -438,7 +302,7 @@ class ServiceState:
             release_ids = [str(r) for r in output["release_id"].tolist()]
             versions = champions.versions()
             answers, records = [], []
-            for job, a, b in zip(valid, bounds[:-1], bounds[1:]):
+            for job, a, b in zip(valid, bounds[:-1], bounds[1:], strict=True):
                 scored = ScoredRequest(
                     request_id=uuid.uuid4().hex,
                     body="[" + ", ".join(texts[a:b]) + "]",
@@ -447,7 +311,13 @@ class ServiceState:
                 )
                 answers.append((job, scored))
                 records.append(
-                    {"request_id": scored.request_id, "key": job.key, "release_ids": scored.release_ids, "model_versions": versions, "outputs": scored.body}
+                    {
+                        "request_id": scored.request_id,
+                        "key": job.key,
+                        "release_ids": scored.release_ids,
+                        "model_versions": versions,
+                        "outputs": scored.body,
+                    }
                 )
             try:
                 self.store.record_requests(records)
@@ -546,12 +416,15 @@ class ServiceState:
                     "version": info.version,
                     "run_id": info.run_id,
                     "training_data_fingerprint": info.fingerprint,
-                    "test_metrics": {k: _clean(v) for k, v in info.metrics.items() if k.startswith("model.")},
+                    "test_metrics": {k: json_ready(v) for k, v in info.metrics.items() if k.startswith("model.")},
                     "model_card": info.model_card,
                 }
                 for target, info in champions.info.items()
             },
-            "priority_rule": {"name": champions.scoring.priority_rule, "meaning": PRIORITY_RULES[champions.scoring.priority_rule]},
+            "priority_rule": {
+                "name": champions.scoring.priority_rule,
+                "meaning": PRIORITY_RULES[champions.scoring.priority_rule],
+            },
             "bands": {"reoffence": champions.scoring.reoffence_bands, "harm": champions.scoring.harm_bands},
         }
 
@@ -599,7 +472,11 @@ class ServiceState:
     def audit(self, *, limit: int = 100, release_id: str | None = None) -> list[dict[str, Any]]:
         """Recent request records (auditor only)."""
         if not 1 <= limit <= 1000:
-            raise ServiceError(422, "limit: must be 1 <= limit <= 1000", problems=[{"field": "limit", "rule": "must be 1 <= limit <= 1000"}])
+            raise ServiceError(
+                422,
+                "limit: must be 1 <= limit <= 1000",
+                problems=[{"field": "limit", "rule": "must be 1 <= limit <= 1000"}],
+            )
         try:
             return self.store.requests(limit=limit, release_id=release_id)
         except AuditUnavailable as exc:

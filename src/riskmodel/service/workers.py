@@ -83,7 +83,7 @@ class ChampionSync:
         generation = self.generation if generation is None else generation
         _write_json(self._ack_path(self.worker), {"generation": generation, "versions": versions, "pid": os.getpid()})
 
-    def start(self) -> "ChampionSync":
+    def start(self) -> ChampionSync:
         """Start watching the published champions (a daemon thread)."""
         self._thread = threading.Thread(target=self._watch, name=f"riskmodel-champions-{self.worker}", daemon=True)
         self._thread.start()
@@ -109,7 +109,11 @@ class ChampionSync:
         """Wait until every worker serves ``generation``; the workers that did not in time."""
         deadline = time.monotonic() + timeout
         while True:
-            behind = [w for w in range(1, self.workers + 1) if (_read_json(self._ack_path(w)) or {}).get("generation", -1) < generation]
+            behind = [
+                w
+                for w in range(1, self.workers + 1)
+                if (_read_json(self._ack_path(w)) or {}).get("generation", -1) < generation
+            ]
             if not behind or time.monotonic() >= deadline:
                 return behind
             time.sleep(POLL_SECONDS / 4)

@@ -352,49 +352,14 @@ def default_nij_path() -> Path:
             return candidate.resolve()
     tried = ", ".join(str(c.resolve()) for c in candidates)
     raise FileNotFoundError(
-        f"NIJ Recidivism Challenge file {NIJ_FILE_NAME} not found (tried {tried}); "
-        f"set {_ENV_VAR} to its location"
+        f"NIJ Recidivism Challenge file {NIJ_FILE_NAME} not found (tried {tried}); set {_ENV_VAR} to its location"
     )
 
 
-def load_nij(path: Path | str | None = None) -> NIJCohort:
-    """Read the NIJ file and map it onto data contract v1 (see the module docstring).
-
-    Parameters
-    ----------
-    path : path, optional
-        The CSV; :func:`default_nij_path` when omitted.
-
-    Returns
-    -------
-    NIJCohort
-
-    Raises
-    ------
-    ValueError
-        When a needed column is absent, ``ID`` is not a unique positive integer, or a
-        column holds a value outside the file's known vocabulary.
-    """
-    path = Path(path) if path is not None else default_nij_path()
-    needed = _RELEASE_TIME_COLUMNS + _OUTCOME_COLUMNS
-    header = pd.read_csv(path, nrows=0).columns
-    missing = [c for c in needed if c not in header]
-    if missing:
-        raise ValueError(f"{path}: not the NIJ Recidivism Challenge file; columns missing: {missing}")
-    # Only release-time and outcome columns are read: supervision-period columns never
-    # enter memory, so they cannot leak into a feature.
-    raw = pd.read_csv(path, usecols=list(needed), dtype=str, keep_default_na=False)
-    raw = raw.apply(lambda s: s.str.strip())
-
-    ids = _ids(raw["ID"])
-    id_text = pd.Series(ids.astype(str), index=raw.index)
-    release_id = "NIJ" + id_text
-    person_id = "NIJP" + id_text
-    release_date = pd.Timestamp(_FIRST_RELEASE) + pd.to_timedelta(
-        (_mix(ids, _RELEASE_SALT) % np.uint64(_RELEASE_SPREAD_DAYS)).astype(np.int64), unit="D"
-    )
-    release_date = pd.Series(release_date, index=raw.index)
-
+def _releases(
+    raw: pd.DataFrame, *, release_id: pd.Series, person_id: pd.Series, release_date: pd.Series
+) -> pd.DataFrame:
+    """The contract's ``releases`` (and the declared extra features) from NIJ's release-time columns."""
     felony = _counts(raw, "Prior_Conviction_Episodes_Felony")
     misd = _counts(raw, "Prior_Conviction_Episodes_Misd")
     previous = felony + misd
@@ -438,6 +403,48 @@ def load_nij(path: Path | str | None = None) -> NIJCohort:
     for source, name in _EXTRA_CATEGORICAL.items():
         releases[name] = raw[source].where(raw[source] != "", np.nan).astype(object)
     releases = releases.reset_index(drop=True)
+    return releases
+
+
+def load_nij(path: Path | str | None = None) -> NIJCohort:
+    """Read the NIJ file and map it onto data contract v1 (see the module docstring).
+
+    Parameters
+    ----------
+    path : path, optional
+        The CSV; :func:`default_nij_path` when omitted.
+
+    Returns
+    -------
+    NIJCohort
+
+    Raises
+    ------
+    ValueError
+        When a needed column is absent, ``ID`` is not a unique positive integer, or a
+        column holds a value outside the file's known vocabulary.
+    """
+    path = Path(path) if path is not None else default_nij_path()
+    needed = _RELEASE_TIME_COLUMNS + _OUTCOME_COLUMNS
+    header = pd.read_csv(path, nrows=0).columns
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise ValueError(f"{path}: not the NIJ Recidivism Challenge file; columns missing: {missing}")
+    # Only release-time and outcome columns are read: supervision-period columns never
+    # enter memory, so they cannot leak into a feature.
+    raw = pd.read_csv(path, usecols=list(needed), dtype=str, keep_default_na=False)
+    raw = raw.apply(lambda s: s.str.strip())
+
+    ids = _ids(raw["ID"])
+    id_text = pd.Series(ids.astype(str), index=raw.index)
+    release_id = "NIJ" + id_text
+    person_id = "NIJP" + id_text
+    release_date = pd.Timestamp(_FIRST_RELEASE) + pd.to_timedelta(
+        (_mix(ids, _RELEASE_SALT) % np.uint64(_RELEASE_SPREAD_DAYS)).astype(np.int64), unit="D"
+    )
+    release_date = pd.Series(release_date, index=raw.index)
+
+    releases = _releases(raw, release_id=release_id, person_id=person_id, release_date=release_date)
 
     outcomes = pd.DataFrame({"release_id": release_id.astype(object)})
     for column in _OUTCOME_COLUMNS:
@@ -525,7 +532,7 @@ def _counts(raw: pd.DataFrame, column: str, *, blank_ok: bool = False) -> np.nda
     return out.to_numpy(dtype=float)
 
 
-def _integers(values) -> pd.arrays.IntegerArray:
+def _integers(values: np.ndarray | pd.Series) -> pd.arrays.IntegerArray:
     return pd.array(np.asarray(values, dtype=float), dtype="Int64")
 
 
