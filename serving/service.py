@@ -1,9 +1,19 @@
 """BentoML service for the IOM panel: thin HTTP mapping onto :mod:`riskmodel.service.state`.
 
 Start with ``riskmodel serve`` or ``bentoml serve service:RiskService --working-dir serving``.
-Endpoints: ``POST /score``, ``POST /reload``, ``GET /model``, ``GET /audit``, and
-BentoML's own ``/healthz``, ``/livez``, ``/readyz`` and Prometheus ``/metrics``. ``/readyz``
-answers 503 while the audit store cannot be reached (no request could be scored then).
+Endpoints: ``POST /score``, ``POST /reload``, ``GET /model``, ``GET /audit``, ``GET /metrics``
+(Prometheus text, operator key), BentoML's own ``/healthz``, ``/livez`` and ``/readyz``, and
+the OpenAPI document at ``/docs.json``. ``/readyz`` answers 503 while the audit store cannot
+be reached (no request could be scored then).
+
+Every request passes two guards first (:mod:`riskmodel.service.http`): a body over
+``RISKMODEL_MAX_BODY_BYTES`` (default 10 MiB) is refused with 413 before it is read, and
+every answer is counted by route template (any other path under one label). ``/score``
+then checks the caller's key before it parses the body (a bad body without a key gets
+401), reads the body (:func:`riskmodel.service.schema.read_score_body`: 400 when it is not
+JSON, 422 for a wrong shape or a key named twice), and queues it. Every refusal is
+``{"error", "problems": [{"field", "rule"}]}`` and is logged as one line naming fields and
+rules, never the values sent.
 
 Several worker processes (``RISKMODEL_SERVE_WORKERS``, default 2: one Python process
 uses one core for its pandas work). ``/reload`` loads the new champions in the worker it
@@ -16,37 +26,120 @@ BentoML's adaptive batching is not used: a batched call takes one list and no re
 context, so it could neither check each caller's key nor write each caller's audit
 record. :class:`~riskmodel.service.state.ServiceState` batches instead: ``/score`` is async and
 queues the request for one scoring thread, which scores the requests that arrived while
-it was busy in one call and audits them in one transaction, one record each.
+it was busy in one call and audits them in one transaction, one record each. The routes
+are FastAPI's (BentoML serves them and merges their OpenAPI paths into ``/docs.json``), so
+that the service, not BentoML, reads and refuses request bodies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any
 
 import anyio.to_thread
 import bentoml
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from riskmodel.service.state import ServiceError, ServiceState
+from riskmodel.service.http import BodyLimit, RequestMetrics, RouteMetrics
+from riskmodel.service.schema import error_responses, read_score_body, score_record_schema, score_request_schema
+from riskmodel.service.state import AUDIT_KINDS, ServiceError, ServiceState
 from riskmodel.settings import Settings
 
-queries = FastAPI(title="riskmodel read endpoints")
+logger = logging.getLogger("riskmodel.serving")
+
+api = FastAPI(title="riskmodel")
 
 #: Worker processes (each loads the champions: about 0.4 GB each).
 WORKERS = int(os.environ.get("RISKMODEL_SERVE_WORKERS", "2"))
 
+#: The routes metrics are labelled with (any other path is counted as "other").
+ROUTES = ("/score", "/reload", "/model", "/audit", "/metrics", "/healthz", "/livez", "/readyz")
+ROUTES += ("/docs.json", "/schema.json", "/", "/static_content/*")
 
-def _error(ctx: bentoml.Context, exc: ServiceError) -> JSONResponse:
-    ctx.response.status_code = exc.status
-    return JSONResponse(exc.body, status_code=exc.status)
+_JSON = "application/json"
 
 
-@bentoml.asgi_app(queries, path="/")
-@bentoml.service(name="riskmodel", workers=WORKERS, traffic={"timeout": 180})
+def _describe(exc: ServiceError) -> str:
+    """A refusal in words fit for a log: fields and rules, never the values sent."""
+    problems = exc.body.get("problems") or []
+    if problems:
+        named = "; ".join(f"{p.get('field')}: {p.get('rule')}" for p in problems[:10])
+        return named + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
+    return exc.body["error"] if exc.status < 500 else "unavailable"
+
+
+def _refusal(request: Request, exc: ServiceError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The refusal's response, logged as one line."""
+    path = request.url.path if request.url.path in ROUTES else "(another path)"  # a path may hold anything
+    logger.warning("%s %s refused %d: %s", request.method, path, exc.status, _describe(exc))
+    return JSONResponse(exc.body, status_code=exc.status, headers=headers)
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid_parameters(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Query parameters that FastAPI cannot read: 422 in the service's error shape."""
+    problems = [{"field": str(e["loc"][-1]), "rule": e["msg"]} for e in exc.errors()]
+    error = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
+    return _refusal(request, ServiceError(422, error, problems=problems))
+
+
+@api.exception_handler(HTTPException)
+async def _not_served(request: Request, exc: HTTPException) -> JSONResponse:
+    """Unknown paths (404) and methods (405) in the service's error shape."""
+    error = ServiceError(exc.status_code, f"{request.method}: {str(exc.detail).lower()}")
+    return _refusal(request, error, headers=exc.headers)  # a 405 keeps its Allow header
+
+
+def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+_RELOADED = {
+    "type": "object",
+    "required": ["models"],
+    "properties": {"models": {"type": "object", "additionalProperties": {"type": "string"}}},
+}
+_MODEL_INFO = {
+    "type": "object",
+    "required": ["models", "priority_rule", "bands"],
+    "properties": {
+        "models": {"type": "object", "additionalProperties": {"type": "object"}},
+        "priority_rule": {"type": "object"},
+        "bands": {"type": "object"},
+    },
+}
+_AUDIT_RECORDS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["kind", "at"],
+        "properties": {
+            "kind": {"type": "string", "enum": list(AUDIT_KINDS)},
+            "at": {"type": "string", "description": "When it happened (ISO 8601, UTC)"},
+        },
+    },
+}
+
+_SCORE_DOC = {
+    "requestBody": {"required": True, "content": {_JSON: {"schema": score_request_schema()}}},
+}
+_SCORE_ANSWERS = {
+    200: _answer(
+        "One scored record per release, in order (the JSON text written to the audit trail)",
+        {"type": "array", "items": score_record_schema()},
+    ),
+    **error_responses(400, 401, 403, 413, 422, 503),
+}
+
+
+@bentoml.asgi_app(api, path="/")
+@bentoml.service(name="riskmodel", workers=WORKERS, traffic={"timeout": 180}, metrics={"enabled": False})
 class RiskService:
     """Scores releases with the champion models; authenticated and audited."""
 
@@ -60,54 +153,100 @@ class RiskService:
         """``/readyz``: the champions are loaded and the audit store answers (see :meth:`ServiceState.ready`)."""
         return self.state.ready()
 
-    @bentoml.api(route="/score")
-    async def score(self, releases: list[dict[str, Any]], ctx: bentoml.Context) -> list[dict[str, Any]]:
-        """Score one or many contract rows: ``{"releases": [...]}``.
+    async def _authorize(self, request: Request, permission: str) -> None:
+        await anyio.to_thread.run_sync(self.state.authorize, request.headers.get("authorization"), permission)
 
-        The request is queued for the scoring thread (which scores requests that wait
-        together in one call); the body answered is the JSON text already written to
-        the audit trail.
+    @api.post("/score", response_model=None, responses=_SCORE_ANSWERS, openapi_extra=_SCORE_DOC)
+    async def score(self, request: Request) -> Response:
+        """Score one or many contract rows: ``{"releases": [...]}`` (panel or operator key).
+
+        The key is checked before the body is read. The request is then queued for the
+        scoring thread (which scores requests that wait together in one call); the body
+        answered is the JSON text already written to the audit trail.
         """
+        authorization = request.headers.get("authorization")
         try:
-            scored = await asyncio.wrap_future(self.state.submit(ctx.request.headers.get("authorization"), releases))
+            await self._authorize(request, "score")
+            releases = read_score_body(await request.body())
+            scored = await asyncio.wrap_future(self.state.submit(authorization, releases))
         except ServiceError as exc:
-            return _error(ctx, exc)
-        ctx.response.status_code = 200
+            return _refusal(request, exc)
         return Response(
             scored.body,
-            media_type="application/json",
+            media_type=_JSON,
             headers={"X-Request-Id": scored.request_id, "X-Riskmodel-Worker": str(self.worker)},
         )
 
-    @bentoml.api(route="/reload")
-    async def reload(self, ctx: bentoml.Context) -> dict[str, Any]:
+    @api.post(
+        "/reload",
+        response_model=None,
+        responses={
+            200: _answer("The versions every worker now serves", _RELOADED),
+            **error_responses(401, 403, 413, 503),
+        },
+    )
+    async def reload(self, request: Request) -> Response:
         """Swap to the registry's current champions (operator only)."""
-        authorization = ctx.request.headers.get("authorization")
         try:
-            await anyio.to_thread.run_sync(self.state.authorize, authorization, "reload")
+            await self._authorize(request, "reload")
             versions = await anyio.to_thread.run_sync(self.state.reload)
         except ServiceError as exc:
-            return _error(ctx, exc)
-        ctx.response.status_code = 200
-        return {"models": versions}
+            return _refusal(request, exc)
+        return JSONResponse({"models": versions})
 
     # response_model=None: the return annotations below must not become a FastAPI response model.
-    @queries.get("/model", response_model=None)
+    @api.get(
+        "/model",
+        response_model=None,
+        responses={200: _answer("The champions", _MODEL_INFO), **error_responses(401, 403, 413, 503)},
+    )
     def model(self, request: Request) -> dict[str, Any] | JSONResponse:
         """Versions, training-data fingerprints, test metrics and model cards."""
         try:
             self.state.authorize(request.headers.get("authorization"), "model")
             return self.state.model_info()
         except ServiceError as exc:
-            return JSONResponse(exc.body, status_code=exc.status)
+            return _refusal(request, exc)
 
-    @queries.get("/audit", response_model=None)
+    @api.get(
+        "/audit",
+        response_model=None,
+        responses={
+            200: _answer("Scoring records, newest first", _AUDIT_RECORDS),
+            **error_responses(401, 403, 413, 422, 503),
+        },
+    )
     def audit(
-        self, request: Request, limit: int = 100, release_id: str | None = None
+        self, request: Request, limit: int = 100, release_id: str | None = None, kind: str | None = None
     ) -> list[dict[str, Any]] | JSONResponse:
-        """Recent scoring records, newest first (auditor only)."""
+        """Recent audit records, newest first: scoring requests, batch runs and events (auditor only).
+
+        ``kind`` (request, batch, event) keeps one kind; ``release_id`` keeps the requests that scored it.
+        """
         try:
             self.state.authorize(request.headers.get("authorization"), "audit")
-            return self.state.audit(limit=limit, release_id=release_id)
+            return self.state.audit(limit=limit, release_id=release_id, kind=kind)
         except ServiceError as exc:
-            return JSONResponse(exc.body, status_code=exc.status)
+            return _refusal(request, exc)
+
+    @api.get(
+        "/metrics",
+        response_model=None,
+        responses={
+            200: {"description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            **error_responses(401, 403, 413, 503),
+        },
+    )
+    async def metrics(self, request: Request) -> Response:
+        """Request counts and durations by route template (operator only)."""
+        try:
+            await self._authorize(request, "metrics")
+        except ServiceError as exc:
+            return _refusal(request, exc)
+        text = await anyio.to_thread.run_sync(METRICS.render)
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+METRICS = RequestMetrics()
+RiskService.add_asgi_middleware(RouteMetrics, routes=ROUTES, observe=METRICS.observe)
+RiskService.add_asgi_middleware(BodyLimit, max_bytes=Settings.from_env().max_body_bytes)

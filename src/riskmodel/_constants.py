@@ -83,23 +83,31 @@ RELEASE_COLUMNS: tuple[str, ...] = REQUIRED_RELEASE_COLUMNS + OPTIONAL_RELEASE_C
 
 REOFFENCE_COLUMNS: tuple[str, ...] = ("person_id", "offence_date", "proven_date", "offence")
 
-#: Column names refused as direct identifiers (compared case-insensitively).
-DIRECT_IDENTIFIERS: frozenset[str] = frozenset(
-    {
-        "name",
-        "first_name",
-        "last_name",
-        "surname",
-        "date_of_birth",
-        "dob",
-        "address",
-        "postcode",
-        "pnc_id",
-        "nomis_id",
-        "nhs_number",
-        "ni_number",
-    }
-)
+#: What each kind of direct identifier is, in words (the refusal says why).
+DIRECT_IDENTIFIER_KINDS: dict[str, tuple[str, ...]] = {
+    "a name": ("name", "forename", "firstname", "lastname", "surname", "fullname", "alias"),
+    "a date of birth": ("dateofbirth", "dob", "birthdate"),
+    "contact details": ("address", "postcode", "email", "phone", "mobile", "telephone"),
+    "an official number": (
+        "pnc",
+        "cro",
+        "nomis",
+        "prisonnumber",
+        "bookingnumber",
+        "crn",
+        "nhs",
+        "ninumber",
+        "nino",
+        "nationalinsurance",
+        "passport",
+        "drivinglicence",
+    ),
+}
+
+#: Direct identifiers' names, normalised (lower case, no spaces, dots, hyphens or
+#: underscores): a column or JSON field whose normalised name equals or contains one is
+#: refused (data contract v1, "Direct identifiers are refused").
+DIRECT_IDENTIFIERS: frozenset[str] = frozenset(name for names in DIRECT_IDENTIFIER_KINDS.values() for name in names)
 
 TRUTH_COLUMNS: tuple[str, ...] = (
     "release_id",

@@ -52,6 +52,13 @@ def _label_config(window_days: int | None, harm_window_days: int | None, waiting
         raise click.ClickException(str(exc)) from exc
 
 
+def _scores_suffix(path: Path) -> Path:
+    """``--output``'s path, refused unless it ends in .csv or .parquet (the formats scores are written in)."""
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise click.BadParameter(f"{path.name}: the scores file must end in .csv or .parquet")
+    return path
+
+
 def rejects_option(default: str, *, name: str = "rejects_path") -> Callable[[_F], _F]:
     """The ``--rejects FILE`` option of every command that reads the tables (``default`` in words)."""
     return click.option(
@@ -61,6 +68,27 @@ def rejects_option(default: str, *, name: str = "rejects_path") -> Callable[[_F]
         default=None,
         help=f"Rejects file (default {default}).",
     )
+
+
+def config_option(help_text: str) -> Callable[[_F], _F]:
+    """The ``--config FILE`` option (a YAML training configuration) of ``train``, ``promote``, ``champion set``."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help=help_text,
+    )
+
+
+def drop_identifiers_option(func: _F) -> _F:
+    """The ``--drop-identifiers`` flag of the commands that read the tables (the refusal suggests it)."""
+    return click.option(
+        "--drop-identifiers",
+        "drop_identifiers",
+        is_flag=True,
+        help="Drop direct-identifier columns instead of refusing the file.",
+    )(func)
 
 
 def label_options(func: _F) -> _F:
@@ -124,19 +152,29 @@ def _report_rows(validated: Cohort | ValidatedTable, rejects_path: Path) -> None
 
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@rejects_option("FOLDER/rejects.csv")
+@rejects_option("rejects.csv in the current directory; never written into FOLDER unless given")
 @click.option("--drop-identifiers", is_flag=True, help="Drop direct-identifier columns instead of refusing the file.")
 def validate(folder: Path, rejects_path: Path | None, drop_identifiers: bool) -> None:
-    """Validate FOLDER's releases and reoffences against the data contract."""
+    """Validate FOLDER's releases and reoffences against the data contract.
+
+    The input folder is only read: the rejects file goes where --rejects says, or into
+    the current directory.
+    """
     from riskmodel.data.contract import ContractError, load_cohort
 
+    if rejects_path is None:
+        rejects_path = Path.cwd() / "rejects.csv"
+        if rejects_path.parent.resolve().is_relative_to(folder.resolve()):
+            raise click.ClickException(
+                f"--rejects: the default rejects file would be written into the input folder {folder}"
+                " (the current directory); give --rejects FILE outside it"
+            )
     try:
         cohort = load_cohort(folder, allow_identifiers=drop_identifiers)
     except ContractError as exc:
         raise click.ClickException(str(exc)) from exc
     for warning in cohort.warnings:
         click.echo(f"warning: {warning}", err=True)
-    rejects_path = rejects_path or folder / "rejects.csv"
     _write_rejects(cohort.rejects, rejects_path)
     click.echo(cohort.reconciliation())
     click.echo(f"rejects: {rejects_path}")
@@ -150,6 +188,7 @@ def validate(folder: Path, rejects_path: Path | None, drop_identifiers: bool) ->
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Labels CSV to write.")
 @rejects_option("OUT's name + .rejects.csv")
 @label_options
+@drop_identifiers_option
 def labels(
     folder: Path,
     as_of: str,
@@ -158,6 +197,7 @@ def labels(
     window_days: int | None,
     harm_window_days: int | None,
     waiting_days: int | None,
+    drop_identifiers: bool,
 ) -> None:
     """Derive reoffence, frequency and harm labels for every release in FOLDER."""
     from riskmodel.data.contract import ContractError, load_cohort
@@ -166,7 +206,7 @@ def labels(
     as_of_date = _date(as_of, "--as-of")
     config = _label_config(window_days, harm_window_days, waiting_days)
     try:
-        cohort = load_cohort(folder)
+        cohort = load_cohort(folder, allow_identifiers=drop_identifiers)
     except ContractError as exc:
         raise click.ClickException(str(exc)) from exc
     _report_rows(cohort, rejects_path or _rejects_beside(out_path))
@@ -185,7 +225,8 @@ def labels(
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="CSV to write.")
 @rejects_option("OUT's name + .rejects.csv")
-def ogrs3_command(folder: Path, out_path: Path, rejects_path: Path | None) -> None:
+@drop_identifiers_option
+def ogrs3_command(folder: Path, out_path: Path, rejects_path: Path | None, drop_identifiers: bool) -> None:
     """Score FOLDER's releases with the OGRS3 reference formula."""
     from riskmodel.data.contract import ContractError, find_table, read_table, validate_releases
     from riskmodel.modelling.ogrs3 import ogrs3
@@ -193,7 +234,7 @@ def ogrs3_command(folder: Path, out_path: Path, rejects_path: Path | None) -> No
     try:
         path = find_table(folder, "releases")
         line_offset = 2 if path.suffix.lower() == ".csv" else 1
-        table = validate_releases(read_table(path), line_offset=line_offset)
+        table = validate_releases(read_table(path), line_offset=line_offset, allow_identifiers=drop_identifiers)
     except ContractError as exc:
         raise click.ClickException(str(exc)) from exc
     _report_rows(table, rejects_path or _rejects_beside(out_path))
@@ -207,8 +248,25 @@ def ogrs3_command(folder: Path, out_path: Path, rejects_path: Path | None) -> No
     )
 
 
+def split_table(split: dict[str, object]) -> list[str]:
+    """The training split as lines of a small table: each part's rows, first and last release."""
+    lines = [
+        f"split (test from {split.get('test_from', '-')}):",
+        f"  {'part':<12}{'rows':>8}  {'first':<12}last",
+    ]
+    for part in ("train", "validation", "calibration", "test"):
+        if f"{part}_rows" in split:
+            first, last = split.get(f"{part}_first", "-"), split.get(f"{part}_last", "-")
+            lines.append(f"  {part:<12}{split[f'{part}_rows']!s:>8}  {first!s:<12}{last!s:<12}".rstrip())
+    return lines
+
+
 def _print_training(result: TrainingResult, versions: dict[str, str]) -> None:
-    click.echo(f"split: {result.split}")
+    from riskmodel.modelling.registry import CLOUDPICKLE_NOTE
+
+    for line in split_table(result.split):
+        click.echo(line)
+    click.echo(CLOUDPICKLE_NOTE)
     for target, tr in result.targets.items():
         key = "auc" if target != "frequency" else "capture_at_10"
         figures = ", ".join(f"{name} {m.get(key, float('nan')):.3f}" for name, m in tr.metrics.items())
@@ -216,14 +274,30 @@ def _print_training(result: TrainingResult, versions: dict[str, str]) -> None:
 
 
 def _train_and_report(
-    settings: Settings, data: Path, *, as_of: date, config: TrainConfig, test_from: date | None = None
-) -> None:
-    """Report the contract's findings on ``data``, then train, log and register (``train``, ``demo``)."""
+    settings: Settings,
+    data: Path,
+    *,
+    as_of: date,
+    config: TrainConfig,
+    test_from: date | None = None,
+    drop_identifiers: bool = False,
+    reuse: bool = False,
+) -> bool:
+    """Report the contract's findings on ``data``, then train, log and register (``train``, ``demo``).
+
+    With ``reuse`` (``demo``), nothing is trained when the champions were trained on the
+    same tables and configuration; returns whether it trained.
+    """
     from riskmodel.data.contract import ContractError
-    from riskmodel.modelling.workflow import load_training_cohort, read_truth, train_and_register
+    from riskmodel.modelling.workflow import (
+        champions_trained_on,
+        load_training_cohort,
+        read_truth,
+        train_and_register,
+    )
 
     try:
-        cohort = load_training_cohort(data, config=config)
+        cohort = load_training_cohort(data, config=config, allow_identifiers=drop_identifiers)
     except ContractError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(cohort.reconciliation())
@@ -233,6 +307,11 @@ def _train_and_report(
         rejects_path = settings.reports_dir / "training_rejects.csv"
         _write_rejects(cohort.rejects, rejects_path)
         click.echo(f"rejected rows written to {rejects_path}")
+    reused = champions_trained_on(cohort, settings=settings, as_of=as_of, config=config, test_from=test_from)
+    if reuse and reused is not None:
+        versions = ", ".join(f"{t} v{v}" for t, v in reused.items())
+        click.echo(f"the champions ({versions}) were trained on these tables and this configuration: reused")
+        return False
     try:
         run = train_and_register(
             cohort, settings=settings, as_of=as_of, config=config, truth=read_truth(data), test_from=test_from
@@ -240,6 +319,7 @@ def _train_and_report(
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     _print_training(run.result, run.versions)
+    return True
 
 
 @main.command()
@@ -250,16 +330,15 @@ def _train_and_report(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder with releases and reoffences (and truth, for synthetic data).",
 )
-@click.option("--as-of", required=True, help="Extract date (YYYY-MM-DD).")
-@click.option("--test-from", default=None, help="First release date of the test period (default: from the config).")
 @click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML configuration (defaults: training/config.yaml).",
+    "--as-of",
+    required=True,
+    help="Extract date (YYYY-MM-DD): the day the tables were taken; must not be later than the extract.",
 )
+@click.option("--test-from", default=None, help="First release date of the test period (default: from the config).")
+@config_option("YAML configuration (defaults: training/config.yaml).")
 @label_options
+@drop_identifiers_option
 def train(
     data: Path,
     as_of: str,
@@ -268,8 +347,28 @@ def train(
     window_days: int | None,
     harm_window_days: int | None,
     waiting_days: int | None,
+    drop_identifiers: bool,
 ) -> None:
-    """Train the reoffence, harm and frequency models and register them as candidates."""
+    """Train the reoffence, harm and frequency models and register them as candidates.
+
+    Choosing --as-of: it is the extract date, the day the releases and reoffences
+    tables were taken from the source systems (`riskmodel synth` prints it for a
+    synthetic cohort). It must not be later than the extract: reoffences after the
+    extract cannot be in it, so later release windows would read as "no reoffence".
+
+    It decides whose outcome is known. With the default windows:
+
+    \b
+      reoffence, frequency: release + 365 days (window) + 183 days (waiting
+                            period for proof) <= as-of
+      harm:                 release + 730 + 183 days <= as-of
+
+    A later release's outcome is unknown, never 0: it is left out of that target's
+    training and testing. So the newest release the reoffence and frequency models
+    learn from is about 18 months before as-of, the harm model's about 2.5 years
+    (the window options below move these), and the test period starts 730 + 913
+    days before as-of unless --test-from or the configuration says otherwise.
+    """
     from riskmodel.modelling.config import load_config
 
     try:
@@ -280,17 +379,13 @@ def train(
     except (ValueError, TypeError) as exc:
         raise click.ClickException(f"configuration: {exc}") from exc
     as_of_date, test_from_date = _date(as_of, "--as-of"), _date(test_from, "--test-from")
-    _train_and_report(_settings(), data, as_of=as_of_date, config=config, test_from=test_from_date)
+    _train_and_report(
+        _settings(), data, as_of=as_of_date, config=config, test_from=test_from_date, drop_identifiers=drop_identifiers
+    )
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML configuration holding the gates.",
-)
+@config_option("YAML configuration holding the gates.")
 @click.option(
     "--target",
     "targets",
@@ -302,9 +397,12 @@ def promote(config_path: Path | None, targets: tuple[str, ...]) -> None:
     """Move the champion alias to the candidates if every gate passes."""
     from riskmodel.modelling.config import load_config
     from riskmodel.modelling.registry import promote as promote_candidates
+    from riskmodel.reporting.batch import operator_name
 
     gates = load_config(config_path).gates
-    decision = promote_candidates(_settings(), targets=targets or ("reoffence", "harm", "frequency"), gates=gates)
+    decision = promote_candidates(
+        _settings(), targets=targets or ("reoffence", "harm", "frequency"), gates=gates, operator=operator_name()
+    )
     for line in decision.checks:
         click.echo(line)
     if not decision.passed:
@@ -391,9 +489,14 @@ def keys_create(role: str, label: str) -> None:
 @keys.command("list")
 def keys_list() -> None:
     """List keys: id, role, label, created, revoked."""
-    from riskmodel.records.audit import AuditStore
+    from riskmodel.records.audit import AuditStore, AuditUnavailable
 
-    for key in AuditStore(_settings().audit_url).list_keys():
+    try:
+        keys = AuditStore(_settings().audit_url).list_keys()
+    except AuditUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("id\trole\tlabel\tcreated\trevoked")
+    for key in keys:
         revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
         click.echo(f"{key.key_id}\t{key.role}\t{key.label}\t{key.created_at.isoformat()}\t{revoked}")
 
@@ -402,11 +505,135 @@ def keys_list() -> None:
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke the key with KEY_ID."""
-    from riskmodel.records.audit import AuditStore
+    from riskmodel.records.audit import AuditStore, AuditUnavailable
 
-    if not AuditStore(_settings().audit_url).revoke_key(key_id):
+    try:
+        revoked = AuditStore(_settings().audit_url).revoke_key(key_id)
+    except AuditUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not revoked:
         raise click.ClickException(f"no live key with id {key_id}")
     click.echo(f"revoked {key_id}")
+
+
+@main.group()
+def champion() -> None:
+    """Show each target's champion, or set one by hand (a rollback): `champion show`, `champion set`."""
+
+
+@champion.command("show")
+def champion_show() -> None:
+    """Each target's champion version, when and by whom it was set, why, and its gates' summary."""
+    from riskmodel.modelling.registry import champions_state
+
+    click.echo("target\tversion\tset at\tset by\tforced\tgates\treason")
+    for state in champions_state(_settings()):
+        forced = "forced" if state.forced else "-"
+        cells = (state.version or "none", state.set_at or "-", state.set_by or "-", forced, state.gates or "-")
+        click.echo("\t".join((state.target, *cells, state.reason or "-")))
+
+
+@champion.command("set")
+@click.option("--target", required=True, type=click.Choice(["reoffence", "harm", "frequency"]))
+@click.option("--version", "version", required=True, type=click.IntRange(min=1), help="Registered version number.")
+@click.option("--reason", required=True, help="Why (recorded in MLflow and the audit trail).")
+@click.option("--force", is_flag=True, help="Set it even when a gate fails (recorded as forced).")
+@config_option("YAML configuration holding the gates.")
+def champion_set(target: str, version: int, reason: str, force: bool, config_path: Path | None) -> None:
+    """Make a version the target's champion (a rollback) if its gates pass.
+
+    The version's own absolute and fairness gates are checked (--force sets it anyway,
+    recorded). Who, when and why are tagged on the version in MLflow and written to the
+    audit trail. A running service serves it after `POST /reload`.
+    """
+    from riskmodel.modelling.config import load_config
+    from riskmodel.modelling.registry import set_champion
+    from riskmodel.records.audit import AuditStore, AuditUnavailable
+    from riskmodel.reporting.batch import operator_name
+
+    if not reason.strip():
+        raise click.ClickException("--reason: say why the champion changes (it is recorded)")
+    settings = _settings()
+    try:
+        decision = set_champion(
+            settings,
+            target,
+            str(version),
+            reason=reason.strip(),
+            operator=operator_name(),
+            force=force,
+            gates=load_config(config_path).gates,
+            store=AuditStore(settings.audit_url),
+        )
+    except (LookupError, AuditUnavailable) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in decision.checks:
+        click.echo(line)
+    if target not in decision.promoted:
+        click.echo("refused: a gate failed; nothing changed (--force sets it anyway, recorded). Failed:", err=True)
+        for failure in decision.failures:
+            click.echo(f"  - {failure}", err=True)
+        sys.exit(1)
+    forced = " (forced past failed gates)" if not decision.passed else ""
+    click.echo(f"champion: {target} v{version}{forced}; a running service serves it after POST /reload")
+
+
+def ui_command(settings: Settings, port: int, host: str) -> list[str]:
+    """The ``mlflow ui`` command line of ``riskmodel ui``: the home's tracking store, absolutely."""
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        settings.tracking_uri,
+        "--registry-store-uri",
+        settings.tracking_uri,
+        "--default-artifact-root",
+        settings.artifact_root.as_uri(),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+
+
+@main.command()
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def ui(port: int, host: str) -> None:
+    """Open MLflow's UI on this home's runs and registered models (RISKMODEL_HOME's store)."""
+    import os
+
+    settings = _settings()
+    click.echo(f"MLflow UI on http://{host}:{port} (store {settings.tracking_uri})")
+    os.execvpe(sys.executable, ui_command(settings, port, host), dict(os.environ))
+
+
+@main.group()
+def audit() -> None:
+    """Check the audit database."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain: exit 0 when intact, 1 at the first record changed, deleted or out of order.
+
+    Records written before the chain began are counted as unchained, not checked. Exit 2
+    when the audit database cannot be read.
+    """
+    from riskmodel.records.audit import AuditStore, AuditUnavailable
+
+    try:
+        report = AuditStore(_settings().audit_url).verify()
+    except AuditUnavailable as exc:
+        error = click.ClickException(str(exc))
+        error.exit_code = 2
+        raise error from exc
+    for line in report.lines():
+        click.echo(line, err=line.startswith("BROKEN"))
+    if not report.intact:
+        sys.exit(1)
 
 
 def _echo_batch(result: BatchResult) -> None:
@@ -415,11 +642,29 @@ def _echo_batch(result: BatchResult) -> None:
         click.echo(f"warning: {warning}", err=True)
     click.echo(result.reconciliation())
     click.echo(f"scores: {result.output_path}; rejects: {result.rejects_path}")
-    if result.drift_flagged:
+    from riskmodel.evaluation.drift import drift_not_computed
+
+    not_computed = drift_not_computed(result.rows_scored)  # as the drift file says
+    if not_computed:
+        click.echo(not_computed)
+    elif result.drift_flagged:
         shifted = ", ".join(f"{n} PSI {result.drift[n]:.3f}" for n in result.drift_flagged)
         click.echo(f"drift: {shifted} (threshold {result.drift_threshold})")
     else:
         click.echo(f"drift: no feature beyond PSI {result.drift_threshold}")
+
+
+def _month_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--month``: a month as YYYY-MM, checked before anything is scored."""
+    if value is None:
+        return None
+    from riskmodel.reporting.report import report_period
+
+    try:
+        report_period([], month=value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).removeprefix("month: ")) from None
+    return value
 
 
 def score_batch(
@@ -432,10 +677,12 @@ def score_batch(
     capacity: int | None,
     explain: bool,
     drop_identifiers: bool = False,
+    month: str | None = None,
 ) -> BatchResult:
     """:func:`~riskmodel.reporting.batch.run_batch` with the champions and audit database of ``settings``; the report.
 
-    Used by ``score`` and ``demo``.
+    Used by ``score`` and ``demo``: a batch's files are published only once its audit
+    record is committed (a batch that cannot be recorded publishes nothing and fails).
     """
     from riskmodel.data.contract import ContractError
     from riskmodel.modelling.registry import load_champions
@@ -461,12 +708,12 @@ def score_batch(
         )
     except ContractError as exc:
         raise click.ClickException(str(exc)) from exc
-    except BatchNotRecorded as exc:
-        _echo_batch(exc.result)
+    except BatchNotRecorded as exc:  # nothing published: only the counts are said
+        click.echo(exc.result.reconciliation(), err=True)
         raise click.ClickException(str(exc)) from exc
     _echo_batch(result)
     if report is not None:
-        write_report(result, champions, report)
+        write_report(result, champions, report, month=month)
         click.echo(f"report: {report}")
     return result
 
@@ -484,6 +731,7 @@ def score_batch(
     "output_path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=lambda _ctx, _param, path: _scores_suffix(path),
     help="Scores file (.csv or .parquet).",
 )
 @click.option(
@@ -491,6 +739,13 @@ def score_batch(
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Write the panel's HTML report here.",
+)
+@click.option(
+    "--month",
+    default=None,
+    metavar="YYYY-MM",
+    callback=_month_option,
+    help="The month the report covers, named in its title (default: the month most releases fall in).",
 )
 @rejects_option("OUTPUT.rejects.csv", name="rejects")
 @click.option(
@@ -511,6 +766,7 @@ def score(
     input_path: Path,
     output_path: Path,
     report: Path | None,
+    month: str | None,
     rejects: Path | None,
     capacity: int | None,
     explain: str,
@@ -526,6 +782,7 @@ def score(
         capacity=capacity,
         explain=explain == "all",
         drop_identifiers=drop_identifiers,
+        month=month,
     )
 
 
@@ -545,7 +802,11 @@ def score(
     help="Earlier score files (default: every batch in the audit database).",
 )
 def backtest(data: Path, as_of: str, score_paths: tuple[Path, ...]) -> None:
-    """Compare earlier scores with the outcomes that have since matured; log to MLflow."""
+    """Compare earlier scores with the outcomes that have since matured; log to MLflow.
+
+    A target with no figure (no scored release's window and waiting period had closed by
+    --as-of, or all that had share one outcome) is named with the reason.
+    """
     from riskmodel.reporting.backtest import run_backtest
 
     try:
@@ -554,6 +815,35 @@ def backtest(data: Path, as_of: str, score_paths: tuple[Path, ...]) -> None:
         raise click.ClickException(str(exc)) from exc
     for line in outcome.lines():
         click.echo(line)
+
+
+def _demo_promote(settings: Settings) -> None:
+    """Promote the demo's candidates through the configured gates (refused: the demo stops)."""
+    from riskmodel.modelling.config import load_config
+    from riskmodel.modelling.registry import promote as promote_candidates
+    from riskmodel.reporting.batch import operator_name
+
+    decision = promote_candidates(settings, gates=load_config().gates, operator=operator_name())
+    for line in decision.checks:
+        click.echo(f"  {line}")
+    if not decision.passed:
+        raise click.ClickException("the candidates failed their gates; nothing promoted")
+
+
+#: Label of the panel key that ``riskmodel demo`` creates (one live at a time).
+DEMO_KEY_LABEL = "demo"
+
+
+def _demo_key(settings: Settings) -> tuple[str, str]:
+    """A new panel key labelled ``demo``, the previous live ones revoked; ``(key, key_id)``."""
+    from riskmodel.records.audit import AuditStore
+
+    store = AuditStore(settings.audit_url)
+    for old in store.list_keys():
+        if old.label == DEMO_KEY_LABEL and old.revoked_at is None:
+            store.revoke_key(old.key_id)
+            click.echo(f"revoked the previous demo key {old.key_id}")
+    return store.create_key("panel", label=DEMO_KEY_LABEL)
 
 
 @main.command()
@@ -579,18 +869,16 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
     write_cohort(cohort, data)
     click.echo(f"[1/5] synthetic cohort of {people} people written to {data}")
     click.echo(format_summary(summarise(cohort)))
+    click.echo(f"extract date (as_of): {cohort.as_of.isoformat()}")
 
     click.echo("[2/5] training the reoffence, harm and frequency models (tracked in MLflow)")
-    _train_and_report(settings, data, as_of=cohort.as_of, config=load_config())
+    trained = _train_and_report(settings, data, as_of=cohort.as_of, config=load_config(), reuse=True)
 
     click.echo("[3/5] promoting the candidates through the quality and fairness gates")
-    from riskmodel.modelling.registry import promote as promote_candidates
-
-    decision = promote_candidates(settings, gates=load_config().gates)
-    for line in decision.checks:
-        click.echo(f"  {line}")
-    if not decision.passed:
-        raise click.ClickException("the candidates failed their gates; nothing promoted")
+    if trained:
+        _demo_promote(settings)
+    else:
+        click.echo("  nothing new to promote")
 
     month_start = (pd.Timestamp(cohort.as_of) - pd.offsets.MonthBegin(1)).normalize()
     releases = cohort.releases
@@ -608,14 +896,13 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
         latest_path,
         month_dir / "scores.csv",
         report=month_dir / "report.html",
+        month=month,
         rejects=None,
         capacity=None,
         explain=True,
     )
 
-    from riskmodel.records.audit import AuditStore
-
-    key, key_id = AuditStore(settings.audit_url).create_key("panel", label="demo")
+    key, key_id = _demo_key(settings)
     click.echo(
         f"[5/5] panel API key {key_id} created. Try:\n"
         f"  curl -s -X POST http://127.0.0.1:{port}/score -H 'Authorization: Bearer {key}'"

@@ -11,9 +11,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings", "DEFAULT_HOME"]
+__all__ = ["Settings", "DEFAULT_HOME", "DEFAULT_MAX_BODY_BYTES"]
 
 DEFAULT_HOME = Path("~/.riskmodel")
+
+#: The largest request body the service reads (10 MiB: a full request of 5,000 releases
+#: written as text is about 3 MB).
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,9 @@ class Settings:
         MLflow tracking (and registry) URI. Defaults to a SQLite file in ``home``.
     audit_url : str
         SQLAlchemy URL of the audit database (API keys, requests, batches).
+    max_body_bytes : int
+        The largest request body the service accepts; a larger one is refused (413)
+        before it is parsed.
 
     Examples
     --------
@@ -39,6 +46,7 @@ class Settings:
     home: Path
     tracking_uri: str
     audit_url: str
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -46,7 +54,13 @@ class Settings:
 
         ``RISKMODEL_HOME`` (default ``~/.riskmodel``); ``RISKMODEL_TRACKING_URI``, else
         ``MLFLOW_TRACKING_URI``, else a SQLite store in the home; ``RISKMODEL_AUDIT_URL``,
-        else a SQLite audit database in the home.
+        else a SQLite audit database in the home; ``RISKMODEL_MAX_BODY_BYTES`` (default
+        :data:`DEFAULT_MAX_BODY_BYTES`), a positive whole number of bytes.
+
+        Raises
+        ------
+        ValueError
+            When ``RISKMODEL_MAX_BODY_BYTES`` is not a positive whole number.
         """
         env = os.environ if environ is None else environ
         home = Path(env.get("RISKMODEL_HOME") or DEFAULT_HOME).expanduser().resolve()
@@ -54,7 +68,10 @@ class Settings:
             env.get("RISKMODEL_TRACKING_URI") or env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
         )
         audit = env.get("RISKMODEL_AUDIT_URL") or f"sqlite:///{home / 'audit.db'}"
-        return cls(home=home, tracking_uri=tracking, audit_url=audit)
+        limit = env.get("RISKMODEL_MAX_BODY_BYTES") or str(DEFAULT_MAX_BODY_BYTES)
+        if not limit.strip().isdigit() or int(limit) < 1:
+            raise ValueError(f"RISKMODEL_MAX_BODY_BYTES: must be a positive whole number of bytes, got {limit!r}")
+        return cls(home=home, tracking_uri=tracking, audit_url=audit, max_body_bytes=int(limit))
 
     @property
     def artifact_root(self) -> Path:
@@ -72,7 +89,11 @@ class Settings:
         return self.home / "reports"
 
     def ensure(self) -> Settings:
-        """Create the home folders (called by entry points, never at import)."""
-        for path in (self.home, self.artifact_root, self.data_dir, self.reports_dir):
+        """Create the home folders (called by entry points, never at import).
+
+        A home made here is its owner's only (0700): it holds the audit database and keys.
+        """
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path in (self.artifact_root, self.data_dir, self.reports_dir):
             path.mkdir(parents=True, exist_ok=True)
         return self

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +40,27 @@ def as_text(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out["release_date"] = out["release_date"].dt.strftime("%Y-%m-%d")
     return out.astype(object).where(out.notna(), "").astype(str)
+
+
+@contextlib.contextmanager
+def score_process(env: dict[str, str], source: Path, output: Path) -> Iterator[subprocess.Popen]:
+    """``riskmodel score`` running in a subprocess (killed at the end of the block if still running)."""
+    command = [sys.executable, "-m", "riskmodel.cli", "score", "--input", str(source), "--output", str(output)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def wait_for(path: Path, process: subprocess.Popen, *, seconds: float, poll: float) -> bool:
+    """Whether ``path`` appeared before ``process`` ended or ``seconds`` passed (looking every ``poll`` s)."""
+    deadline = time.monotonic() + seconds
+    while not path.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(poll)
+    return path.exists()
 
 
 def hidden_files(folder: Path) -> list[str]:

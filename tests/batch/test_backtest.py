@@ -12,7 +12,14 @@ from sklearn.metrics import roc_auc_score
 from riskmodel.cli import main
 from riskmodel.data.labels import derive_labels
 from riskmodel.records.audit import AuditStore
-from riskmodel.reporting.backtest import EXPERIMENT, _score_paths, read_scores
+from riskmodel.reporting.backtest import (
+    EXPERIMENT,
+    BacktestOutcome,
+    _score_paths,
+    backtest_scores,
+    left_out_targets,
+    read_scores,
+)
 from riskmodel.settings import Settings
 
 AS_OF = date(2025, 11, 1)  # the synthetic extract date: outcomes known up to here
@@ -164,3 +171,88 @@ def test_latest_scores_win_and_recorded_batches_are_read_oldest_first(tmp_path):
     scores = read_scores(paths).set_index("release_id")["reoffence_probability"]
     assert scores.to_dict() == {"a": 0.2, "b": 0.9, "c": 0.4}
     assert np.issubdtype(scores.dtype, np.floating)
+
+
+# --------------------------------------------------------------------------- targets left out, and why
+
+
+def small_backtest(as_of: date, *, reoffended: list[bool]):
+    """Six releases in the first half of 2023, scored; person i reoffends soon after release when told so."""
+    ids = [f"r{i}" for i in range(6)]
+    released = pd.to_datetime([f"2023-0{i + 1}-01" for i in range(6)])
+    releases = pd.DataFrame({"release_id": ids, "person_id": [f"p{i}" for i in range(6)], "release_date": released})
+    offended = released[np.array(reoffended)] + pd.Timedelta(days=30)
+    reoffences = pd.DataFrame(
+        {
+            "person_id": [f"p{i}" for i in range(6) if reoffended[i]],
+            "offence_date": offended,
+            "proven_date": offended + pd.Timedelta(days=30),
+            "offence": "robbery",  # a harm group: harm outcomes vary too
+        }
+    )
+    scores = pd.DataFrame(
+        {
+            "release_id": ids,
+            "reoffence_probability": np.linspace(0.2, 0.7, 6),
+            "reoffence_model": "riskmodel-reoffence/1",
+            "harm_probability": 0.1,
+            "harm_model": "riskmodel-harm/1",
+            "frequency_expected": np.linspace(0.5, 2.0, 6),
+            "frequency_model": "riskmodel-frequency/1",
+        }
+    )
+    labels = derive_labels(releases, reoffences, as_of=as_of)
+    figures = backtest_scores(scores, labels, capacity=2)
+    return figures, left_out_targets(scores, labels, releases, figures, as_of=as_of)
+
+
+def test_a_target_not_yet_matured_is_left_out_with_the_reason():
+    # by 2025-01-01 the 12-month windows of 2023's releases have closed, the 24-month ones have not
+    figures, left_out = small_backtest(date(2025, 1, 1), reoffended=[True, False, True, False, True, False])
+
+    assert {target for target, _ in figures} == {"reoffence", "frequency"}
+    assert left_out == {
+        "harm": "not yet matured: no scored release's 730-day window and 183-day waiting period had closed"
+        " by 2025-01-01 (the earliest, released on 2023-01-01, matures on 2025-07-02)"
+    }
+    outcome = BacktestOutcome(as_of=date(2025, 1, 1), rows_scored=6, figures=figures, left_out=left_out)
+    assert outcome.lines()[-1] == f"harm left out: {left_out['harm']}"
+
+
+def test_a_target_whose_matured_releases_share_one_outcome_is_left_out_with_the_reason():
+    figures, left_out = small_backtest(date(2026, 1, 1), reoffended=[False] * 6)  # no reoffence: no AUC
+
+    assert {target for target, _ in figures} == {"frequency"}
+    assert left_out == {
+        target: f"all 6 matured scored releases had the same outcome ({target} = 0), so there is nothing to rank"
+        for target in ("reoffence", "harm")
+    }
+
+
+def test_nothing_is_left_out_when_every_target_has_figures():
+    figures, left_out = small_backtest(date(2026, 1, 1), reoffended=[True, False, True, False, True, False])
+    assert {target for target, _ in figures} == {"reoffence", "harm", "frequency"} and left_out == {}
+
+
+def test_the_backtest_command_says_which_targets_it_left_out(tmp_path, backtested, home_env, runner):
+    """As of the start of 2023, the 2021 releases' 12-month outcomes are known and no 24-month one is."""
+    scores = tmp_path / "scores.csv"
+    backtested["scores"].to_csv(scores, index=False)
+    as_of = date(2023, 1, 1)
+    extract = tmp_path / "extract"  # the extract as it was taken then
+    extract.mkdir()
+    releases, reoffences = backtested["cohort"].releases, backtested["cohort"].reoffences
+    for name, table, column in (("releases", releases, "release_date"), ("reoffences", reoffences, "proven_date")):
+        then = table.loc[table[column] < pd.Timestamp(as_of)]
+        then.to_csv(extract / f"{name}.csv", index=False, date_format="%Y-%m-%d")
+
+    result = runner.invoke(
+        main, ["backtest", "--data", str(extract), "--as-of", as_of.isoformat(), "--scores", str(scores)]
+    )
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("reoffence riskmodel-reoffence/") for line in lines)
+    [harm] = [line for line in lines if line.startswith("harm")]
+    assert harm.startswith("harm left out: not yet matured: no scored release's 730-day window and 183-day")
+    assert "had closed by 2023-01-01 (the earliest, released on 2021-01-" in harm

@@ -6,13 +6,20 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import subprocess
-import sys
 import time
 
 import pandas as pd
 import pytest
-from batch_helpers import BAD_CELLS, as_text, bad_month, hidden_files, read_scores, write_text
+from batch_helpers import (
+    BAD_CELLS,
+    as_text,
+    bad_month,
+    hidden_files,
+    read_scores,
+    score_process,
+    wait_for,
+    write_text,
+)
 
 from riskmodel.cli import main
 from riskmodel.records.audit import AuditStore
@@ -37,14 +44,35 @@ def test_score_prints_the_reconciliation_line_and_writes_the_rejects(tmp_path, m
     assert f"rows read 60 = rows scored {60 - rejected} + rows rejected {rejected}" in result.stdout.splitlines()
     assert len(read_scores(output)) == 60 - rejected
     assert pd.read_csv(tmp_path / "bad.csv")["line"].nunique() == rejected
-    # The drift line says what the drift file says (both of the CLI's wordings start "drift:").
+    # The drift line says what the drift file says: so few rows are too few for drift to mean anything.
     drift = json.loads(output.with_name(output.name + ".drift.json").read_text())
-    psi, threshold = drift["population_stability_index"], drift["threshold"]
-    if drift["flagged"]:
-        said = ", ".join(f"{n} PSI {psi[n]:.3f}" for n in drift["flagged"]) + f" (threshold {threshold})"
-    else:
-        said = f"no feature beyond PSI {threshold}"
-    assert f"drift: {said}" in result.stdout.splitlines()
+    assert drift["not_computed"] == f"drift not computed: {60 - rejected} rows, below the minimum of 200"
+    assert drift["population_stability_index"] == {} and drift["flagged"] == []
+    assert drift["not_computed"] in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("header_only", [True, False])
+def test_an_input_without_rows_is_refused_and_nothing_is_written(tmp_path, month, home_env, runner, header_only):
+    source = tmp_path / "releases.csv"
+    source.write_text(",".join(month.releases.columns) + "\n" if header_only else "")
+    output = tmp_path / "out" / "scores.csv"
+
+    result = runner.invoke(main, ["score", "--input", str(source), "--output", str(output)])
+
+    assert result.exit_code != 0
+    assert "no rows" in result.output
+    assert not output.exists() and "drift" not in result.stdout
+
+
+@pytest.mark.parametrize("name", ["scores.txt", "scores.json", "scores"])
+def test_an_output_that_is_neither_csv_nor_parquet_is_refused_before_scoring(tmp_path, month, home_env, runner, name):
+    source = write_text(as_text(month.releases.head(5)), tmp_path / "releases.csv")
+
+    result = runner.invoke(main, ["score", "--input", str(source), "--output", str(tmp_path / name)])
+
+    assert result.exit_code == 2
+    assert "must end in .csv or .parquet" in result.output
+    assert not (tmp_path / name).exists() and not list(tmp_path.glob(".*"))
 
 
 def test_batch_is_recorded_in_the_audit_database(tmp_path, month, home_env, runner, champions):
@@ -79,19 +107,6 @@ def test_run_batch_records_the_batch_it_scored(tmp_path, month, batch_home, cham
     assert record["batch_id"] == result.batch_id and record["operator"] == "analyst-7"
     assert record["input_fingerprint"] == result.input_fingerprint == hashlib.sha256(source.read_bytes()).hexdigest()
     assert (record["rows_read"], record["rows_scored"], record["rows_rejected"]) == (50, 50, 0)
-
-
-def test_a_batch_that_cannot_be_recorded_says_what_it_wrote(tmp_path, month, champions):
-    from riskmodel.reporting.batch import BatchNotRecorded, run_batch
-
-    source = month.write(tmp_path / "releases.parquet", month.releases.head(20))
-    output = tmp_path / "scores.parquet"
-    unreachable = AuditStore(f"sqlite:///{tmp_path / 'no-such-folder' / 'audit.db'}")
-
-    with pytest.raises(BatchNotRecorded, match="scores written but the batch could not be recorded") as caught:
-        run_batch(source, output, champions=champions, store=unreachable)
-
-    assert caught.value.result.rows_scored == 20 and output.exists()
 
 
 IDENTIFIERS = {"Surname": "Featherstonehaugh", "postcode": "PE1 9ZZ"}
@@ -168,25 +183,11 @@ def test_a_run_stopped_by_sigterm_leaves_the_earlier_output_untouched(tmp_path, 
     large = tmp_path / "large.parquet"
     generate_cohort(30_000, seed=6).releases.to_parquet(large, index=False)
     partial = output.with_name(f".{output.name}.partial.parquet")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "riskmodel.cli", "score", "--input", str(large), "--output", str(output)],
-        env=home_env.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert partial.exists(), "the run never started writing"
+    with score_process(home_env.env(), large, output) as process:
+        assert wait_for(partial, process, seconds=120, poll=0.02), "the run never started writing"
         time.sleep(0.3)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
     assert process.returncode != 0, stderr
     assert {p.name: p.read_bytes() for p in output.parent.iterdir()} == before

@@ -145,19 +145,56 @@ def test_the_list_is_the_top_of_the_ranking_in_order(run):
         assert text(row[4]) == f"{score['frequency_expected']:.1f}"
 
 
+def folded(cell: Tag) -> Tag:
+    """The ``<details>`` of a list row's factors-and-needs cell."""
+    [details] = cell.find_all("details")
+    return details
+
+
+def factor_items(cell: Tag) -> list[str]:
+    found = folded(cell).find("ul", class_="f")
+    return [text(li) for li in found.find_all("li")] if found else []
+
+
+def need_items(cell: Tag) -> list[str]:
+    found = folded(cell).find("ul", class_="needs")
+    return [text(li) for li in found.find_all("li")] if found else []
+
+
 def test_the_list_gives_the_main_factors_in_words_and_the_needs(run):
     top = run.scores.sort_values("priority_rank").head(CAPACITY)
     for row, (_, score) in zip(ranked_rows(run.doc), top.iterrows(), strict=True):
         factors = factors_of(score["top_factors"])
-        items = [text(li) for li in row[5].find_all("li")]
+        items = factor_items(row[6])
         assert len(items) == min(3, len(factors))
         for item, factor in zip(items, factors, strict=False):
             arrow = "▲" if factor["direction"] == "raises" else "▼"
             assert item.startswith(f"{arrow} {factor['value']} (")
             assert re.search(r"\((less than 1 point|1 point|\d+ points)\)$", item)
             assert "_" not in factor["value"]  # words, not column names
-        needs = [text(li) for li in row[6].find_all("li")]
-        assert needs == need_words_of(score["needs"])
+        assert need_items(row[6]) == need_words_of(score["needs"])
+
+
+def test_each_person_is_one_line_with_factors_and_needs_folded_away(run):
+    """The 50-person list was 6,000 px tall: factors and needs are now in a <details>, which needs no script."""
+    top = run.scores.sort_values("priority_rank").head(CAPACITY)
+    for row, (_, score) in zip(ranked_rows(run.doc), top.iterrows(), strict=True):
+        assert row[0].name == "th" and row[0].attrs.get("scope") == "row"  # a screen reader names the row
+        assert not any(cell.find_all(["ul", "br"]) for cell in row[:6])  # nothing above one line before it
+        details = folded(row[6])
+        assert "open" not in details.attrs
+        shown, needs = min(3, len(factors_of(score["top_factors"]))), len(score["needs"])
+        factors_words = f"{shown} factor{'s' if shown != 1 else ''}" if shown else "no factor stands out"
+        needs_words = f"{needs} need{'s' if needs != 1 else ''}" if needs else "no needs recorded"
+        assert text(details.find("summary")) == f"{factors_words}, {needs_words}"  # says what is inside
+    assert not run.doc.find_all("script")
+    # on paper a <details> cannot be opened: a printed copy shows the same lists instead
+    css = run.doc.find("style").get_text()
+    assert ".print-only{display:none}" in css and "details{display:none}.print-only{display:block}" in css
+    printed = ranked_rows(run.doc)[0][6].find("div", class_="print-only")
+    assert printed.find_all("li") and [text(li) for li in printed.find_all("li")] == [
+        text(li) for li in folded(ranked_rows(run.doc)[0][6]).find_all("li")
+    ]
 
 
 def test_the_rule_is_said_in_words(run, champions):
@@ -208,11 +245,13 @@ def test_the_list_shows_structured_values_as_parquet_gives_them(run, champions):
     result = dataclasses.replace(run.result, top=top, capacity=2)
     listed = ranked_rows(parse_html(render_report(result, champions)))
 
-    assert [text(li) for li in listed[0][5].find_all("li")] == ["▼ 12 previous sanctions (3 points)"]
-    assert text(listed[1][5]) == "no single factor stands out"
-    assert [text(li) for li in listed[0][6].find_all("li")] == ["accommodation", "finance, benefit and debt"]
-    assert text(listed[1][6]) == "none recorded"
-    assert text(listed[0][8]) == warning["message"] and text(listed[1][8]) == ""
+    assert factor_items(listed[0][6]) == ["▼ 12 previous sanctions (3 points)"]
+    empty = folded(listed[1][6])
+    assert text(empty.find("summary")) == "no factor stands out, no needs recorded"
+    assert "no single factor stands out" in text(empty) and "none recorded" in text(empty)
+    assert need_items(listed[0][6]) == ["accommodation", "finance, benefit and debt"]
+    assert text(folded(listed[0][6]).find("summary")) == "1 factor, 2 needs"
+    assert text(listed[0][7]) == warning["message"] and text(listed[1][7]) == ""
 
 
 def test_values_from_the_data_and_the_model_card_are_shown_as_text(run, champions):
@@ -286,7 +325,7 @@ def test_drift_is_flagged_in_words(tmp_path, month, champions):
     assert "different from the people the models learned from in: " in warnings
     assert "age at release" in warnings and "previous sanctions" in warnings
     assert not run.doc.find_all("div", class_="ok")
-    drift_rows = rows(run.doc.find_all("details")[1].find("table"))[1:]
+    drift_rows = rows(run.doc.find("details", class_="data-team").find("table"))[1:]
     flagged = {text(r[1]) for r in drift_rows if text(r[3]) == "changed"}
     assert flagged == set(run.result.drift_flagged)
 
@@ -298,6 +337,9 @@ def test_without_explanations_the_list_says_so(tmp_path, month, champions):
     assert "main factors behind the chance of reoffending" not in headers
     assert "resettlement needs" in headers
     assert "were not worked out for this run" in text(run.doc)
+    for row in ranked_rows(run.doc):
+        assert factor_items(row[6]) == []
+        assert re.fullmatch(r"(\d+ needs?|no needs recorded)", text(folded(row[6]).find("summary")))
 
 
 def test_an_empty_month_still_renders(tmp_path, month, champions):
@@ -308,3 +350,99 @@ def test_an_empty_month_still_renders(tmp_path, month, champions):
     assert "No releases were scored." in text(doc)
     expected = cards(doc)["proven reoffences expected from these people in the 12 months after release"]
     assert np.isclose(float(expected), 0)
+
+
+# --------------------------------------------------------------------------- the month it covers
+
+
+def dated(month, days: list[str], **changes) -> pd.DataFrame:
+    """As many of the month's releases as ``days``, released on those days, as CSV text."""
+    frame = as_text(month.releases.head(len(days)))
+    frame["release_date"] = days
+    return frame.assign(**changes) if changes else frame
+
+
+def heading(doc: Tag) -> tuple[str, str]:
+    """The report's h1 and the line under it (as read: no space added around the bold file name)."""
+    return text(doc.find("h1")), " ".join(doc.find("p", class_="sub").get_text().split())
+
+
+OCTOBER = ["2025-10-03", "2025-10-11", "2025-10-17", "2025-10-28", "2025-10-20"]
+
+
+def test_the_report_names_the_month_its_releases_fall_in(tmp_path, month, champions):
+    run = run_and_report(tmp_path, write_text(dated(month, OCTOBER), tmp_path / "releases.csv"), champions)
+
+    title, sub = heading(run.doc)
+    assert title == "IOM panel report: October 2025"
+    assert sub.startswith("Releases from 3 to 28 October 2025 in releases.csv, scored on ")
+    assert text(run.doc.find("title")).startswith("IOM panel report: October 2025 · ")
+
+
+def test_releases_over_several_months_are_named_by_the_month_most_fall_in(tmp_path, month, champions):
+    days = ["2025-09-30", "2025-09-29", *OCTOBER, "2025-11-01"]
+    frame = pd.concat([dated(month, days), dated(month, ["2025-08-01"], release_id="R-bad", sex="X")])
+    run = run_and_report(tmp_path, write_text(frame, tmp_path / "releases.csv"), champions)
+
+    title, sub = heading(run.doc)
+    assert run.result.rows_rejected == 1  # its date is not among the scored releases'
+    assert title == "IOM panel report: October 2025"
+    assert sub.startswith("Releases from 29 September to 1 November 2025 in releases.csv")
+    assert "not from" not in text(run.doc)  # no --month given: nothing to warn about
+
+
+def test_a_month_given_names_the_report_and_releases_outside_it_are_warned(tmp_path, month, champions):
+    source = write_text(dated(month, ["2025-09-30", *OCTOBER]), tmp_path / "releases.csv")
+    result = score_file(source, tmp_path / "scores.csv", champions=champions)
+
+    doc = parse_html(render_report(result, champions, month="2025-09", title="Leeds IOM panel"))
+
+    assert heading(doc)[0] == "Leeds IOM panel: September 2025"
+    warnings = [text(w) for w in doc.find_all("div", class_="warn")]
+    assert (
+        "5 of the releases scored are not from September 2025, the month this report covers"
+        " (releases from 30 September to 28 October 2025)." in warnings
+    )
+
+
+@pytest.mark.parametrize("bad", ["2025-13", "2025-1", "October 2025", "2025-10-01", ""])
+def test_a_month_that_is_not_yyyy_mm_is_refused(run, champions, bad):
+    with pytest.raises(ValueError, match=r"month: .* is not a month in the form YYYY-MM"):
+        render_report(run.result, champions, month=bad)
+
+
+def test_without_release_dates_the_report_names_no_month(tmp_path, run, champions):
+    gone = dataclasses.replace(run.result, input_path=tmp_path / "moved_away.csv")
+    title, sub = heading(parse_html(render_report(gone, champions)))
+    assert title == "IOM panel report"
+    assert sub.startswith("Releases in moved_away.csv, scored on ")
+
+
+def test_score_month_option_names_the_report(tmp_path, month, home_env, runner):
+    from riskmodel.cli import main
+
+    source = write_text(dated(month, OCTOBER), tmp_path / "releases.csv")
+    report = tmp_path / "report.html"
+    args = ["score", "--input", str(source), "--output", str(tmp_path / "scores.csv"), "--report", str(report)]
+
+    refused = runner.invoke(main, [*args, "--month", "2025-13"])
+    assert refused.exit_code == 2 and not report.exists() and not (tmp_path / "scores.csv").exists()
+    assert "Invalid value for '--month': '2025-13' is not a month in the form YYYY-MM" in refused.stderr
+
+    result = runner.invoke(main, [*args, "--month", "2025-10"])
+    assert result.exit_code == 0, result.output
+    assert heading(parse_html(report.read_text(encoding="utf-8")))[0] == "IOM panel report: October 2025"
+
+
+# --------------------------------------------------------------------------- a small month
+
+
+def test_drift_is_not_computed_on_a_small_month_and_the_report_says_so(tmp_path, month, champions):
+    run = run_and_report(tmp_path, write_text(dated(month, OCTOBER), tmp_path / "releases.csv"), champions)
+
+    assert run.result.drift == {} and run.result.drift_flagged == []
+    said = "drift not computed: 5 rows, below the minimum of 200"
+    assert said in text(run.doc.find("div", class_="note"))
+    assert not run.doc.find_all("div", class_="ok")  # not "no drift found": it was not looked for
+    assert not run.doc.find_all("details", class_="data-team")
+    assert f"For the data team: {said}" in text(run.doc)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from riskmodel.cli import main
 from riskmodel.data.contract import REJECT_COLUMNS
+
+
+@pytest.fixture(autouse=True)
+def _workdir(tmp_path_factory, monkeypatch):
+    """Each command runs from a folder of its own: validate writes its default rejects file there."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture
@@ -53,7 +61,7 @@ def test_validate_a_good_folder(runner, folder):
     assert result.exit_code == 0, result.output
     assert "releases: rows read 3 = rows accepted 3 + rows rejected 0" in result.stdout
     assert "reoffences: rows read 3 = rows accepted 3 + rows rejected 0" in result.stdout
-    rejects = pd.read_csv(folder / "rejects.csv")
+    rejects = pd.read_csv("rejects.csv")  # in the current directory, not in the input folder
     assert list(rejects.columns) == list(REJECT_COLUMNS) and rejects.empty
 
 
@@ -83,7 +91,7 @@ def test_validate_refuses_a_file_without_a_required_column(runner, tmp_path, mak
     result = runner.invoke(main, ["validate", str(tmp_path)])
 
     assert_clean_failure(result, "previous_sanctions", "absent")
-    assert not (tmp_path / "rejects.csv").exists()
+    assert not Path("rejects.csv").exists()
 
 
 def test_validate_refuses_a_postcode_column_unless_dropped(runner, tmp_path, make_releases, make_reoffences):
@@ -97,7 +105,7 @@ def test_validate_refuses_a_postcode_column_unless_dropped(runner, tmp_path, mak
     result = runner.invoke(main, ["validate", str(tmp_path), "--drop-identifiers"])
     assert result.exit_code == 0, result.output
     assert "rows accepted 2" in result.stdout
-    assert "AB1 2CD" not in (tmp_path / "rejects.csv").read_text()
+    assert "AB1 2CD" not in Path("rejects.csv").read_text()
 
 
 def test_validate_refuses_a_corrupt_file(runner, tmp_path, make_reoffences):
@@ -114,7 +122,7 @@ def test_validate_fails_when_no_release_row_is_usable(runner, tmp_path, make_rel
     result = runner.invoke(main, ["validate", str(tmp_path)])
     assert result.exit_code != 0
     assert "rows accepted 0 + rows rejected 2" in result.stdout
-    assert len(pd.read_csv(tmp_path / "rejects.csv")) == 2
+    assert len(pd.read_csv("rejects.csv")) == 2
 
 
 # --------------------------------------------------------------------------- labels

@@ -48,7 +48,9 @@ def test_list_shows_every_key_without_the_key_itself(runner):
     _, auditor, auditor_id = create(runner, "auditor", "audit team")
     result = runner.invoke(main, ["keys", "list"])
     assert result.exit_code == 0, result.output
-    lines = {line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()}
+    header, *rows = result.stdout.splitlines()
+    assert header.split("\t") == ["id", "role", "label", "created", "revoked"]
+    lines = {line.split("\t")[0]: line.split("\t") for line in rows}
     assert set(lines) == {panel_id, auditor_id}
     assert lines[panel_id][1:3] == ["panel", "panel member"]
     assert lines[auditor_id][1:3] == ["auditor", "audit team"]

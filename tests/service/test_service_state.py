@@ -8,24 +8,11 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
+import states
 
 from riskmodel.service.state import ServiceError, ServiceState, _Job
 
-
-@pytest.fixture(scope="module")
-def state(trained_home, tmp_path_factory):
-    settings = replace(trained_home.settings, audit_url=f"sqlite:///{tmp_path_factory.mktemp('state') / 'audit.db'}")
-    s = ServiceState(settings)
-    yield s
-    s.close()
-    s.store.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def rows(trained_home) -> list[dict[str, str]]:
-    from riskmodel.data.contract import find_table, read_table
-
-    return read_table(find_table(trained_home.data, "releases")).iloc[:40].to_dict(orient="records")
+state, rows = states.state, states.rows  # this module's fixtures (tests/service/states.py)
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +157,9 @@ def test_a_request_that_breaks_scoring_fails_alone(state, keys, rows, monkeypatc
         rows[4]["release_id"],
         rows[5]["release_id"],
     ]
-    with pytest.raises(FloatingPointError):
+    with pytest.raises(ServiceError) as refused:  # its values are out of the models' reach: 422, not 500
         jobs[1].future.result()
+    assert refused.value.status == 422
 
 
 def test_release_objects_are_checked_by_the_contract_and_refused_whole(state, rows):

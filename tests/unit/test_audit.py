@@ -151,7 +151,7 @@ def test_unknown_role_is_refused(store):
 
 def test_permissions():
     assert PERMISSIONS["panel"] == {"score", "model"}
-    assert PERMISSIONS["operator"] == {"score", "model", "reload"}
+    assert PERMISSIONS["operator"] == {"score", "model", "reload", "metrics"}
     assert PERMISSIONS["auditor"] == {"audit", "model"}
     assert set(PERMISSIONS) == set(ROLES)
 

@@ -22,7 +22,7 @@ import math
 import numpy as np
 import pytest
 
-from riskmodel.evaluation.drift import feature_profile, merge_counts, population_stability
+from riskmodel.evaluation.drift import MIN_ROWS, drift_not_computed, feature_profile, merge_counts, population_stability
 
 NAN = float("nan")
 TRAINING = np.array([[1.0], [2.0], [3.0], [4.0]])
@@ -95,3 +95,42 @@ def test_a_constant_training_column_has_one_edge_and_no_empty_bins_between_dupli
     profile = feature_profile(column(5, 5, 5, 5), ["x"], bins=10)
 
     assert profile["x"] == {"edges": [5.0], "shares": [0.0, 1.0, 0.0]}
+
+
+# --------------------------------------------------------------------------- too few rows
+
+
+@pytest.mark.parametrize(
+    ("rows", "said"),
+    [
+        (0, "drift not computed: 0 rows, below the minimum of 200"),
+        (1, "drift not computed: 1 row, below the minimum of 200"),
+        (199, "drift not computed: 199 rows, below the minimum of 200"),
+        (200, None),
+        (1_000_000, None),
+    ],
+)
+def test_drift_is_not_computed_below_the_minimum_and_says_why(rows, said):
+    assert MIN_ROWS == 200
+    assert drift_not_computed(rows) == said
+
+
+def test_the_minimum_can_be_set():
+    assert drift_not_computed(1_500, minimum=2_000) == "drift not computed: 1,500 rows, below the minimum of 2,000"
+    assert drift_not_computed(0, minimum=0) is None
+
+
+def test_below_the_minimum_psi_is_noise_and_at_it_much_less_so():
+    """Why 200: batches drawn from the training population itself, 10 bins of one feature."""
+    rng = np.random.default_rng(0)
+    profile = feature_profile(rng.normal(size=(20_000, 1)), ["x"])
+
+    def typical(n: int) -> float:
+        draws = [
+            population_stability(profile, merge_counts(profile, rng.normal(size=(n, 1)), ["x"]))["x"]
+            for _ in range(200)
+        ]
+        return float(np.median(draws))
+
+    assert typical(50) > 0.1  # half the batch scoring's flag (0.2), with nothing changed
+    assert typical(MIN_ROWS) < 0.06

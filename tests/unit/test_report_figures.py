@@ -64,6 +64,21 @@ def test_distribution_shades_each_band():
     assert ax.get_xlabel() == "Chance of reoffending"
 
 
+@pytest.mark.parametrize("tallest", [1, 3, 16, 40, 700])
+def test_the_count_axis_has_whole_number_ticks(tallest):
+    # 16 people in the tallest bar gave ticks 2.5 apart, labelled 0, 2, 5, 8, 10, 12, 15, 18
+    chances = np.concatenate([np.full(tallest, 0.52), np.linspace(0.01, 0.99, 18)])
+    fig = distribution_figure(chances, title="t")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    ticks = [tick for tick in ax.get_yticks() if low <= tick <= high]
+    assert len(ticks) >= 2
+    assert all(float(tick).is_integer() for tick in ticks)
+    labels = [label.get_text() for label in ax.get_yticklabels() if label.get_text()]
+    assert len(labels) == len(set(labels))  # no two ticks under one rounded label
+
+
 def test_figure_to_data_uri_is_a_png_in_the_page():
     uri = figure_to_data_uri(distribution_figure([0.5], title="t"), dpi=50)
     prefix = "data:image/png;base64,"

@@ -16,15 +16,34 @@ are declared once, as a :class:`ColumnSpec` in :data:`RELEASE_SPECS` or
 readers below it choose plain Python for a few rows, Arrow or pandas for many). Release
 objects parsed from JSON (the service's requests) are first checked by
 :func:`check_json_releases`, which screens their columns as a file's are screened.
+
+Types are read strictly, the same way for a file's cells and a JSON request's values:
+
+* a number (or integer) column takes numbers, or text that reads as a finite number
+  (a CSV cell is text); ``true``/``false`` are not numbers, and neither are ``inf``,
+  ``NaN`` or a number too large for a double (``1e400``);
+* a boolean (needs flag) takes ``true/false``, ``yes/no``, ``1/0`` as text in any case,
+  JSON ``true``/``false``, and the numbers 0 and 1: no other number;
+* a date is ``YYYY-MM-DD``, optionally followed by a valid time (hours 00-23, minutes
+  and seconds 00-59) and offset; a ``release_date`` before 1900 or more than 31 days
+  after today (UTC) is refused;
+* in JSON, an integer beyond +-(2**53 - 1) (what every JSON reader holds exactly) is
+  refused in any field, known or not.
+
+Direct identifiers are found by name (:func:`direct_identifier`): a column or field
+whose name, normalised, equals or contains one of
+:data:`~riskmodel._constants.DIRECT_IDENTIFIERS` is refused; other unknown columns are
+ignored with a warning (:func:`unknown_fields` names them per JSON release).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from riskmodel._constants import (
-    DIRECT_IDENTIFIERS,
+    DIRECT_IDENTIFIER_KINDS,
     ETHNICITIES,
     NEEDS_COLUMNS,
     OFFENCE_GROUPS,
@@ -55,6 +74,11 @@ __all__ = [
     "RELEASE_SPECS",
     "REOFFENCE_SPECS",
     "check_json_releases",
+    "DaysFromToday",
+    "normalise_column_name",
+    "direct_identifier",
+    "unknown_fields",
+    "JSON_INTEGER_LIMIT",
 ]
 
 REJECT_COLUMNS = ("table", "line", "release_id", "column", "value", "reason")
@@ -62,8 +86,12 @@ REJECT_COLUMNS = ("table", "line", "release_id", "column", "value", "reason")
 _TRUE = frozenset({"true", "yes", "1", "1.0"})
 _FALSE = frozenset({"false", "no", "0", "0.0"})
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
-#: ``YYYY-MM-DD``, optionally with a time and offset; the calendar day is the date part.
-_ISO_DATE = r"^(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+#: ``YYYY-MM-DD``, optionally with a valid time (00:00-23:59:59) and offset; the calendar
+#: day is the date part.
+_ISO_DATE = (
+    r"^(\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?$"
+)
 
 
 class ContractError(ValueError):
@@ -175,7 +203,9 @@ def iter_table(path: Path, *, chunk_rows: int | None = 100_000) -> Iterator[pd.D
             raise ContractError(f"{path}: unsupported file type {suffix!r}: use .csv or .parquet")
     except ContractError:
         raise
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+    except pd.errors.EmptyDataError:
+        raise ContractError(f"{path}: the file is empty: no rows and no header") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise ContractError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
     except Exception as exc:  # pyarrow raises its own types for a corrupt file
         if type(exc).__module__.startswith("pyarrow"):
@@ -292,9 +322,14 @@ def _isin(values: np.ndarray, allowed: Iterable[Any]) -> np.ndarray:
 
 
 def _number_cell(value: Any) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        return float(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (bool, np.bool_)):  # true/false are not numbers
+        return np.nan
+    if isinstance(value, (int, np.integer)):
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond a double: infinite, refused as such
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, (float, np.floating)):
         return float(value)
     if isinstance(value, str):
         try:
@@ -305,9 +340,11 @@ def _number_cell(value: Any) -> float:
 
 
 def _numbers(series: pd.Series) -> np.ndarray:
-    if _numpy_kind(series) in ("b", "i", "u", "f"):
+    if pd.api.types.is_bool_dtype(series):  # true/false are not numbers
+        return np.full(len(series), np.nan)
+    if _numpy_kind(series) in ("i", "u", "f"):
         return series.to_numpy(dtype=float)
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+    if pd.api.types.is_numeric_dtype(series):
         return series.astype(float).to_numpy()
     if len(series) <= _SMALL:
         return np.array([_number_cell(v) for v in series.to_numpy(dtype=object)], dtype=float)
@@ -325,17 +362,23 @@ def _numbers(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series.astype(str).str.strip(), errors="coerce").to_numpy(dtype=float)
 
 
+#: The days a ``datetime64[ns]`` holds (years 1678-2261, as on the Arrow path): a day
+#: outside would wrap silently when cast to nanoseconds (1600-01-01 becoming 2184-07-20).
+_NS_DAYS = (np.datetime64("1678-01-01", "D"), np.datetime64("2261-12-31", "D"))
+
+
 def _date_cell(value: Any) -> np.datetime64:
+    day = np.datetime64("NaT")
     if isinstance(value, (datetime, date)):
-        return np.datetime64(value.date() if isinstance(value, datetime) else value, "D")
-    if isinstance(value, str):
+        day = np.datetime64(value.date() if isinstance(value, datetime) else value, "D")
+    elif isinstance(value, str):
         match = _ISO_DATE_RE.match(value.strip())
         if match:
             try:
-                return np.datetime64(match.group(1), "D")
+                day = np.datetime64(match.group(1), "D")
             except ValueError:  # e.g. 2021-02-30
                 pass
-    return np.datetime64("NaT")
+    return day if _NS_DAYS[0] <= day <= _NS_DAYS[1] else np.datetime64("NaT")
 
 
 def _dates(series: pd.Series) -> np.ndarray:
@@ -430,12 +473,45 @@ def _categories(text: np.ndarray, allowed: tuple[str, ...], *, ignore_case: bool
 
 #: What a cell that is not blank yet cannot be read as its kind breaks, by kind.
 _INVALID = {
-    "date": "not an ISO 8601 date (YYYY-MM-DD)",
+    "date": "not an ISO 8601 date (YYYY-MM-DD, years 1678-2261, optionally with a valid time 00:00-23:59:59)",
     "number": "not a number",
     "integer": "not a number",
     "boolean": "not a boolean (true/false, yes/no, 1/0)",
 }
 _KINDS = ("text", "category", *_INVALID)
+_NOT_FINITE = "must be a finite number (no infinity, nor a number too large for a double)"
+
+
+@dataclass(frozen=True)
+class DaysFromToday:
+    """A date bound relative to the day of validation (UTC): ``DaysFromToday(31)`` is 31 days from today.
+
+    Examples
+    --------
+    >>> str(DaysFromToday(31))
+    'today + 31 days'
+    """
+
+    days: int
+
+    def resolve(self) -> np.datetime64:
+        """The bound for a validation run now: today (UTC) plus :attr:`days`."""
+        return np.datetime64(datetime.now(UTC).date() + timedelta(days=self.days), "D")
+
+    def __str__(self) -> str:
+        return f"today {'+' if self.days >= 0 else '-'} {abs(self.days)} days"
+
+
+#: A bound of :class:`ColumnSpec`: a number, a date, a day relative to today, or a column's name.
+Bound = float | date | DaysFromToday | str | None
+
+
+def _bound_text(bound: Bound) -> str | None:
+    if bound is None or isinstance(bound, str):
+        return bound
+    if isinstance(bound, (date, DaysFromToday)):
+        return str(bound)
+    return f"{bound:g}"
 
 
 @dataclass(frozen=True)
@@ -455,9 +531,10 @@ class ColumnSpec:
         calendar day); a number; a whole number; a needs flag (true/false, yes/no, 1/0).
     required : bool
         The column must be present and no cell blank.
-    low, high : float or str, optional
+    low, high : float, date, DaysFromToday or str, optional
         Inclusive bounds of a number or date. A string names an earlier column of the
-        same table, compared row by row ("must be 10 <= x <= age_at_release").
+        same table, compared row by row ("must be 10 <= x <= age_at_release"); a
+        :class:`DaysFromToday` is a day relative to the day of validation.
     allowed : tuple of str
         A category's values.
     ignore_case : bool
@@ -473,8 +550,8 @@ class ColumnSpec:
     name: str
     kind: str
     required: bool = False
-    low: float | str | None = None
-    high: float | str | None = None
+    low: Bound = None
+    high: Bound = None
     allowed: tuple[str, ...] = ()
     ignore_case: bool = False
     invalid: str | None = None
@@ -491,7 +568,7 @@ class ColumnSpec:
     @property
     def range_reason(self) -> str | None:
         """The reason given for a value outside ``low``-``high``; None without bounds."""
-        low, high = (b if isinstance(b, str) or b is None else f"{b:g}" for b in (self.low, self.high))
+        low, high = _bound_text(self.low), _bound_text(self.high)
         if low is not None and high is not None:
             return f"must be {low} <= x <= {high}"
         if low is not None:
@@ -505,13 +582,13 @@ _OFFENCE_RULE = "not one of the 20 OGRS3 offence groups"
 RELEASE_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec("release_id", "text", required=True),
     ColumnSpec("person_id", "text", required=True),
-    ColumnSpec("release_date", "date", required=True),
+    ColumnSpec("release_date", "date", required=True, low=date(1900, 1, 1), high=DaysFromToday(31)),
     ColumnSpec("sex", "category", required=True, allowed=SEXES, ignore_case=True, invalid="must be M or F"),
     ColumnSpec("age_at_release", "number", required=True, low=10, high=100),
     ColumnSpec("previous_sanctions", "integer", required=True, low=0),
     ColumnSpec("index_offence", "category", required=True, allowed=OFFENCE_GROUPS, invalid=_OFFENCE_RULE),
     ColumnSpec("age_at_first_sanction", "number", low=10, high="age_at_release"),
-    ColumnSpec("age_at_index_conviction", "number", high="age_at_release"),
+    ColumnSpec("age_at_index_conviction", "number", low=10, high="age_at_release"),
     ColumnSpec("sentence_days", "integer", low=1),
     ColumnSpec("previous_custodial_sentences", "integer", low=0),
     ColumnSpec("previous_violent_sanctions", "integer", low=0, high="previous_sanctions"),
@@ -612,9 +689,20 @@ def _read(series: pd.Series, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray |
     return values, np.isnan(values)
 
 
+def _bound_value(bound: Bound, out: dict[str, np.ndarray]) -> Any:
+    """A bound as compared: a named column's values, a day as ``datetime64``, a number as is."""
+    if isinstance(bound, str):
+        return out[bound]
+    if isinstance(bound, DaysFromToday):
+        return bound.resolve()
+    if isinstance(bound, date):
+        return np.datetime64(bound, "D")
+    return bound
+
+
 def _outside(values: np.ndarray, spec: ColumnSpec, out: dict[str, np.ndarray]) -> np.ndarray:
     """Values below ``spec.low`` or above ``spec.high`` (a bound naming a column: that row's value)."""
-    low, high = (out[b] if isinstance(b, str) else b for b in (spec.low, spec.high))
+    low, high = _bound_value(spec.low, out), _bound_value(spec.high, out)
     outside = np.zeros(len(values), dtype=bool)
     if low is not None:
         outside |= values < low
@@ -646,6 +734,10 @@ def _apply_specs(
         values, unreadable = _read(series, spec)
         if unreadable is not None:
             problems.add(~blank & unreadable, spec.name, spec.invalid)
+        if spec.kind in ("number", "integer"):
+            infinite = np.isinf(values)
+            problems.add(infinite, spec.name, _NOT_FINITE)
+            values = np.where(infinite, np.nan, values) if infinite.any() else values
         if spec.kind == "integer":
             problems.add(~np.isnan(values) & (values != np.floor(values)), spec.name, "must be an integer")
         if spec.low is not None or spec.high is not None:
@@ -658,9 +750,73 @@ def _apply_specs(
     return out, blanks
 
 
-def _identifier_columns(columns: Iterable[Any]) -> list[Any]:
-    """The columns named like a direct identifier (ignoring case and surrounding space)."""
-    return [c for c in columns if str(c).strip().lower() in DIRECT_IDENTIFIERS]
+#: Each direct identifier's name and kind, longest name first (``fullname`` before ``name``).
+_IDENTIFIERS: tuple[tuple[str, str], ...] = tuple(
+    sorted(
+        ((name, kind) for kind, names in DIRECT_IDENTIFIER_KINDS.items() for name in names),
+        key=lambda item: (-len(item[0]), item[0]),
+    )
+)
+
+
+def normalise_column_name(column: Any) -> str:
+    """A column's name as the identifier rule reads it: lower case, letters and digits only.
+
+    Spaces, dots, hyphens, underscores (the contract's list) and any other punctuation
+    or invisible character are dropped, after Unicode compatibility folding, so that
+    ``Date of Birth``, ``date.of-birth`` and ``ＤＯＢ`` read as ``dateofbirth`` and ``dob``.
+
+    Examples
+    --------
+    >>> normalise_column_name(" Date of Birth")
+    'dateofbirth'
+    >>> normalise_column_name("pnc_number")
+    'pncnumber'
+    """
+    text = unicodedata.normalize("NFKC", str(column)).casefold()
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def direct_identifier(column: Any) -> tuple[str, str] | None:
+    """The direct identifier a column's normalised name equals or contains, and its kind; None if none.
+
+    The one rule for a file's columns and a JSON request's fields
+    (:data:`~riskmodel._constants.DIRECT_IDENTIFIERS`).
+
+    Parameters
+    ----------
+    column : object
+        The column or field name as given.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+        The listed name found (the longest, when several are) and what it is, e.g.
+        ``("pnc", "an official number")``.
+
+    Examples
+    --------
+    >>> direct_identifier("Full Name")
+    ('fullname', 'a name')
+    >>> direct_identifier("nhs_no")
+    ('nhs', 'an official number')
+    >>> direct_identifier("person_id") is None and direct_identifier("sentence_days") is None
+    True
+    """
+    key = normalise_column_name(column)
+    return next(((name, kind) for name, kind in _IDENTIFIERS if name in key), None)
+
+
+def _identifier_columns(columns: Iterable[Any]) -> dict[Any, str]:
+    """The columns named like a direct identifier, each with why (``contains 'pnc': an official number``)."""
+    found = {}
+    for column in columns:
+        match = direct_identifier(column)
+        if match is not None:
+            name, kind = match
+            how = "is" if normalise_column_name(column) == name else "contains"
+            found[column] = f"its name {how} {name!r}: {kind}"
+    return found
 
 
 def _release_columns(
@@ -684,15 +840,15 @@ def _screen_columns(
     warnings: list[str] = []
     identifiers = _identifier_columns(frame.columns)
     if identifiers and not allow_identifiers:
-        names = ", ".join(repr(c) for c in identifiers)
+        names = "; ".join(f"{c!r} ({why})" for c, why in identifiers.items())
         raise ContractError(
             f"{table}: column {names} is a direct identifier; riskmodel refuses names, dates of"
-            " birth, addresses and national ids (data minimisation: use pseudonymised person_id)."
-            " Remove the column, or pass --drop-identifiers to drop it before anything is stored"
+            " birth, contact details and official numbers (data minimisation: use pseudonymised"
+            " person_id). Remove the column, or pass --drop-identifiers to drop it before anything is stored"
         )
     if identifiers:
-        frame = frame.drop(columns=identifiers)
-        warnings.append(f"{table}: dropped direct-identifier columns {identifiers} before use")
+        frame = frame.drop(columns=list(identifiers))
+        warnings.append(f"{table}: dropped direct-identifier columns {list(identifiers)} before use")
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ContractError(
@@ -814,6 +970,14 @@ def validate_reoffences(
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
+#: The largest integer a JSON number carries exactly in every reader (I-JSON, RFC 7493).
+JSON_INTEGER_LIMIT = 2**53 - 1
+_JSON_INTEGER_RULE = (
+    f"integer too large: JSON integers must be within +-{JSON_INTEGER_LIMIT} (send longer identifiers as strings)"
+)
+
+_JSON_NUMBER_RULE = f"number too large: JSON numbers must be within +-{JSON_INTEGER_LIMIT}"
+
 
 def _json_value(value: Any) -> Any:
     """A value as JSON can carry it: numpy scalars as Python ones, NaN and infinities as None."""
@@ -832,24 +996,37 @@ def _cell_problems(releases: list[Any]) -> list[dict[str, Any]]:
             problems.append({"index": i, "field": f"releases[{i}]", "rule": "must be an object of contract columns"})
             continue
         for column, value in row.items():
-            if type(value) is float:
-                if math.isfinite(value):
-                    continue
-                rule = "must be a finite number (JSON has no NaN or Infinity)"
-            elif isinstance(value, _JSON_SCALARS):
+            rule = _json_cell_rule(value)
+            if rule is None:
                 continue
-            else:
-                rule = "must be a string, number, boolean or null"
             problems.append(
                 {
                     "index": i,
-                    "release_id": _json_value(row.get("release_id")),
+                    "release_id": _json_value(_shown(row.get("release_id"))),
                     "field": f"releases[{i}].{column}",
                     "rule": rule,
-                    "value": str(value)[:100],
+                    "value": str(_shown(value))[:100],
                 }
             )
     return problems
+
+
+def _json_cell_rule(value: Any) -> str | None:
+    """The rule a parsed JSON value breaks whatever its field, or None."""
+    if type(value) is float:
+        if not math.isfinite(value):
+            return "must be a finite number (JSON has no NaN or Infinity)"
+        return None if abs(value) <= JSON_INTEGER_LIMIT else _JSON_NUMBER_RULE
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if -JSON_INTEGER_LIMIT <= value <= JSON_INTEGER_LIMIT else _JSON_INTEGER_RULE
+    return None if isinstance(value, _JSON_SCALARS) else "must be a string, number, boolean or null"
+
+
+def _shown(value: Any) -> Any:
+    """A value as a problem may show it: an integer too large to print in full is described instead."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > JSON_INTEGER_LIMIT:
+        return f"an integer of {value.bit_length()} bits"
+    return value
 
 
 def check_json_releases(
@@ -894,15 +1071,54 @@ def check_json_releases(
     problems = [
         {
             "field": f"releases[*].{column}",
-            "rule": "direct identifier refused (data minimisation: send the pseudonymised person_id only)",
+            "rule": f"direct identifier refused ({why}; data minimisation: send the pseudonymised person_id only)",
         }
-        for column in _identifier_columns(present)
+        for column, why in _identifier_columns(present).items()
     ]
     return problems + [
         {"field": f"releases[*].{column}", "rule": "required column is absent from every release"}
         for column in required
         if column not in present
     ]
+
+
+def unknown_fields(
+    releases: list[Any], *, extra_numeric: Iterable[str] = (), extra_categorical: Iterable[str] = ()
+) -> list[list[str]]:
+    """Per release object, the fields the contract ignores, in the order given.
+
+    A field that is neither a contract column nor a declared extra feature is not read;
+    the service warns of each in that release's answer (a file's unknown columns are
+    named in :attr:`ValidatedTable.warnings`). Direct identifiers are not listed: they
+    are refused (:func:`check_json_releases`).
+
+    Parameters
+    ----------
+    releases : list
+        The parsed JSON array (objects that are not dicts have no fields).
+    extra_numeric, extra_categorical : iterable of str
+        Declared extra features (known fields).
+
+    Returns
+    -------
+    list of list of str
+        One list per release, empty when every field is known (a name longer than 100
+        characters is cut to its first 100).
+
+    Examples
+    --------
+    >>> unknown_fields([{"release_id": "r1", "officer_note": "x"}, {"release_id": "r2"}])
+    [['officer_note'], []]
+    """
+    _, known = _release_columns(tuple(extra_numeric), tuple(extra_categorical))
+    present: dict[Any, None] = {}
+    for row in releases:
+        if isinstance(row, dict):
+            present.update(dict.fromkeys(row))
+    ignored = {c for c in present if c not in known and direct_identifier(c) is None}
+    if not ignored:
+        return [[] for _ in releases]
+    return [[str(c)[:100] for c in row if c in ignored] if isinstance(row, dict) else [] for row in releases]
 
 
 def _line_offset(path: Path) -> int:

@@ -332,14 +332,17 @@ def distribution_figure(
     Returns
     -------
     matplotlib.figure.Figure
-        20 bars of 5 percentage points each, one vertical line per band edge above 0.
+        20 bars of 5 percentage points each, one vertical line per band edge above 0;
+        the count axis has whole-number ticks only.
     """
-    from matplotlib.ticker import StrMethodFormatter
+    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
     fig, ax = _figure(title)
     (values,) = _finite(p)
     heights, _, _ = ax.hist(values, bins=np.linspace(0.0, 1.0, 21), color="#4C72B0", edgecolor="white")
     ax.set_ylim(0, max(1.0, float(heights.max())) * 1.18)  # headroom for the band names
+    # people are counted in whole numbers: ticks 2.5 apart would be labelled 2, 5, 8 (no 2.5 step)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10], integer=True))
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     if len(values) == 0:
         _say(ax, "No scores to show")

@@ -13,11 +13,16 @@ Registered names are ``riskmodel-reoffence``, ``riskmodel-harm`` and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +42,7 @@ if TYPE_CHECKING:  # annotations only: MLflow is imported where it is used
     from mlflow.entities.model_registry import ModelVersion
 
     from riskmodel.modelling.train import TargetResult, TrainingResult
+    from riskmodel.records.audit import AuditStore
 
 __all__ = [
     "EXPERIMENT",
@@ -50,6 +56,12 @@ __all__ = [
     "fairness_tables",
     "CANDIDATE",
     "CHAMPION",
+    "config_hash",
+    "trained_champions",
+    "ChampionState",
+    "champions_state",
+    "set_champion",
+    "CLOUDPICKLE_NOTE",
 ]
 
 EXPERIMENT = "riskmodel"
@@ -90,6 +102,71 @@ def _requirements() -> list[str]:
     # Given explicitly: MLflow's inference would load the model in a subprocess.
     names = ["scikit-learn", "lightgbm", "pandas", "numpy", "cloudpickle"]
     return [f"{name}=={package_version(name)}" for name in names]
+
+
+class _CloudpickleChosen(logging.Filter):
+    """Drops MLflow's warning against (cloud)pickle: the project chose it (module docstring)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pickle" not in record.getMessage()
+
+
+_explained_cloudpickle = False
+
+#: Why models are saved with cloudpickle (said once per training process, instead of MLflow's warning).
+CLOUDPICKLE_NOTE = (
+    "models are saved with cloudpickle deliberately (they hold LightGBM and riskmodel's own estimators, which"
+    " skops would refuse; the registry is the partnership's own store): MLflow's warning against pickle is silenced"
+)
+
+
+@contextmanager
+def _cloudpickle_chosen() -> Iterator[None]:
+    """Silence MLflow's cloudpickle warning around ``log_model``; say why once per process."""
+    global _explained_cloudpickle
+    if not _explained_cloudpickle:
+        logger.info(CLOUDPICKLE_NOTE)
+        _explained_cloudpickle = True
+    sklearn_logger, chosen = logging.getLogger("mlflow.sklearn"), _CloudpickleChosen()
+    sklearn_logger.addFilter(chosen)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*pickle.*")
+            yield
+    finally:
+        sklearn_logger.removeFilter(chosen)
+
+
+def config_hash(config: TrainConfig, *, as_of: date, test_from: date | None = None) -> str:
+    """SHA-256 of what a training run was asked to do: its configuration, ``as_of`` and ``test_from``.
+
+    With the data fingerprint it identifies a training run's inputs: two runs with the
+    same of both train the same models (see :func:`trained_champions`).
+    """
+    asked = {"config": config_to_dict(config), "as_of": as_of.isoformat(), "test_from": str(test_from or "")}
+    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def trained_champions(settings: Settings, *, fingerprint: str, config_digest: str) -> dict[str, str] | None:
+    """The champions' versions when every target's champion was trained on these inputs, else None.
+
+    Parameters
+    ----------
+    settings : Settings
+    fingerprint : str
+        :func:`riskmodel.modelling.train.data_fingerprint` of the validated tables.
+    config_digest : str
+        :func:`config_hash` of the run's configuration and dates.
+    """
+    client = connect(settings)
+    versions: dict[str, str] = {}
+    for target in TARGETS:
+        champion = _version(client, target, CHAMPION)
+        tags = champion.tags if champion is not None else {}
+        if tags.get("data_fingerprint") != fingerprint or tags.get("config_hash") != config_digest:
+            return None
+        versions[target] = str(champion.version)
+    return versions
 
 
 def _flat_metrics(result: TrainingResult) -> dict[str, float]:
@@ -151,7 +228,12 @@ def _calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
 
 
 def log_training(
-    result: TrainingResult, settings: Settings, *, training_rows: pd.DataFrame, run_name: str | None = None
+    result: TrainingResult,
+    settings: Settings,
+    *,
+    training_rows: pd.DataFrame,
+    run_name: str | None = None,
+    config_digest: str = "",
 ) -> dict[str, str]:
     """Log a :class:`~riskmodel.modelling.train.TrainingResult` to MLflow and register candidates.
 
@@ -162,6 +244,9 @@ def log_training(
     training_rows : DataFrame
         The training-period releases (for the drift profile and the input example).
     run_name : str, optional
+    config_digest : str, optional
+        :func:`config_hash` of the run, tagged on each version (with ``data_fingerprint``)
+        so that a rerun on the same inputs can be recognised.
 
     Returns
     -------
@@ -169,8 +254,6 @@ def log_training(
         Target → registered version number (each now aliased ``candidate``).
     """
     import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
 
     client = connect(settings)
     versions: dict[str, str] = {}
@@ -205,25 +288,35 @@ def log_training(
             with tempfile.TemporaryDirectory() as tmp:
                 _write_target_artifacts(Path(tmp) / target, tr, result)
                 mlflow.log_artifacts(str(Path(tmp) / target), artifact_path=target)
-            output = tr.model.predict(example)
-            info = mlflow.sklearn.log_model(
-                tr.model,
-                name=f"{target}-model",
-                serialization_format="cloudpickle",
-                signature=infer_signature(example, output),
-                input_example=example,
-                pip_requirements=_requirements(),
-                pyfunc_predict_fn="predict",
-                registered_model_name=model_name(target),
-                await_registration_for=60,
-            )
-            version = str(info.registered_model_version)
+            version = _register_model(tr, example)
+            tags = {"data_fingerprint": result.fingerprint, "config_hash": config_digest, "run_id": run.info.run_id}
             client.set_registered_model_alias(model_name(target), CANDIDATE, version)
-            client.set_model_version_tag(model_name(target), version, "data_fingerprint", result.fingerprint)
-            client.set_model_version_tag(model_name(target), version, "run_id", run.info.run_id)
+            for key, value in tags.items():
+                if value:
+                    client.set_model_version_tag(model_name(target), version, key, value)
             client.update_model_version(model_name(target), version, description=_card_summary(tr))
             versions[target] = version
     return versions
+
+
+def _register_model(tr: TargetResult, example: pd.DataFrame) -> str:
+    """Log a target's model (cloudpickle, chosen: see the module docstring) and register it; its version."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    with _cloudpickle_chosen():
+        info = mlflow.sklearn.log_model(
+            tr.model,
+            name=f"{tr.target}-model",
+            serialization_format="cloudpickle",
+            signature=infer_signature(example, tr.model.predict(example)),
+            input_example=example,
+            pip_requirements=_requirements(),
+            pyfunc_predict_fn="predict",
+            registered_model_name=model_name(tr.target),
+            await_registration_for=60,
+        )
+    return str(info.registered_model_version)
 
 
 def _card_summary(tr: TargetResult) -> str:
@@ -305,14 +398,19 @@ def _evidence(target: str, candidate: ModelVersion, champion: ModelVersion | Non
 
 
 def promote(
-    settings: Settings, *, targets: tuple[str, ...] = TARGETS, gates: GateConfig | None = None
+    settings: Settings,
+    *,
+    targets: tuple[str, ...] = TARGETS,
+    gates: GateConfig | None = None,
+    operator: str = "",
 ) -> PromotionDecision:
     """Move ``champion`` to each target's ``candidate`` if every gate passes.
 
     All targets are decided together: when any gate fails nothing changes. The rules are
     :func:`riskmodel.modelling.gates.decide`'s; this function reads what they judge from
     MLflow (the candidate's test figures, and both versions' predictions on the candidate's
-    test rows), moves the aliases, and logs every result.
+    test rows), moves the aliases, and logs every result. Each promoted version is tagged
+    with who (``operator``), when and its gates' summary (see :func:`champions_state`).
     """
     gates = gates or GateConfig()
     client = connect(settings)
@@ -332,7 +430,134 @@ def promote(
     if decision.passed:
         for target, candidate in chosen.items():
             client.set_registered_model_alias(model_name(target), CHAMPION, candidate.version)
+            summary = _gates_summary([r for r in decision.results if r.target == target])
+            _tag_champion(client, target, str(candidate.version), operator, "promoted: every gate passed", summary)
             decision.promoted[target] = candidate.version
+    return decision
+
+
+# --------------------------------------------------------------------------- champions by hand
+
+#: Model-version tags that say how a version became champion.
+_CHAMPION_TAGS = ("set_at", "set_by", "reason", "forced", "gates")
+
+
+def _gates_summary(results: list[GateResult]) -> str:
+    """``"9 passed, 1 failed, 2 could not judge"`` (no results: ``"not checked"``)."""
+    if not results:
+        return "not checked"
+    passed = sum(r.passed is True for r in results)
+    failed = sum(r.passed is False for r in results)
+    unjudged = sum(r.passed is None for r in results)
+    return f"{passed} passed, {failed} failed, {unjudged} could not judge"
+
+
+def _tag_champion(
+    client: MlflowClient, target: str, version: str, operator: str, reason: str, gates: str, *, forced: bool = False
+) -> dict[str, str]:
+    tags = {
+        "set_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "set_by": operator or "unknown",
+        "reason": reason,
+        "forced": "true" if forced else "false",
+        "gates": gates,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name(target), version, f"champion.{key}", value)
+    return tags
+
+
+@dataclass(frozen=True)
+class ChampionState:
+    """A target's champion and how it became one (from its model-version tags).
+
+    ``set_at``, ``set_by``, ``reason``, ``forced`` and ``gates`` are empty for a version
+    made champion before these were recorded; ``version`` is empty when there is no
+    champion.
+    """
+
+    target: str
+    version: str
+    set_at: str = ""
+    set_by: str = ""
+    reason: str = ""
+    forced: bool = False
+    gates: str = ""
+
+
+def champions_state(settings: Settings) -> list[ChampionState]:
+    """Every target's champion version, when it was set, by whom, why and its gates' summary."""
+    client = connect(settings)
+    out = []
+    for target in TARGETS:
+        version = _version(client, target, CHAMPION)
+        if version is None:
+            out.append(ChampionState(target, ""))
+            continue
+        tags = {key: version.tags.get(f"champion.{key}", "") for key in _CHAMPION_TAGS}
+        forced = tags.pop("forced") == "true"
+        out.append(ChampionState(target, str(version.version), forced=forced, **tags))
+    return out
+
+
+def set_champion(
+    settings: Settings,
+    target: str,
+    version: str,
+    *,
+    reason: str,
+    operator: str,
+    force: bool = False,
+    gates: GateConfig | None = None,
+    store: AuditStore | None = None,
+) -> PromotionDecision:
+    """Make ``version`` the champion of ``target`` (a rollback, or a chosen version).
+
+    The version is judged by :func:`riskmodel.modelling.gates.decide` on its own test
+    figures: the absolute and fairness gates (the relative gates compare a new candidate
+    with the champion it would replace, which a rollback deliberately does not improve
+    on). If a gate fails nothing changes, unless ``force``, which is recorded. The change
+    is written to the audit trail (``store``, kind ``champion_set``) before the alias
+    moves, then tagged on the version (``champion.set_by``, ``champion.set_at``,
+    ``champion.reason``, ``champion.forced``, ``champion.gates``). A running service picks
+    it up on ``/reload``.
+
+    Raises
+    ------
+    LookupError
+        When the target or version is not registered.
+    riskmodel.records.audit.AuditUnavailable
+        When the change cannot be recorded (nothing moved).
+    """
+    from mlflow.exceptions import MlflowException
+
+    if target not in TARGETS:
+        raise LookupError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    client = connect(settings)
+    try:
+        chosen = client.get_model_version(model_name(target), str(version))
+    except MlflowException:
+        raise LookupError(f"{model_name(target)} has no version {version!r}") from None
+    decision = PromotionDecision(results=decide(*_evidence(target, chosen, None), gates or GateConfig()))
+    if not decision.passed and not force:
+        return decision
+    previous = _version(client, target, CHAMPION)
+    summary = _gates_summary(decision.results)
+    if store is not None:
+        details = {
+            "target": target,
+            "version": str(chosen.version),
+            "previous": str(previous.version) if previous is not None else None,
+            "reason": reason,
+            "forced": bool(force),
+            "gates": summary,
+            "failures": decision.failures,
+        }
+        store.record_event("champion_set", actor=operator or "unknown", details=details)
+    client.set_registered_model_alias(model_name(target), CHAMPION, str(chosen.version))
+    _tag_champion(client, target, str(chosen.version), operator, reason, summary, forced=force)
+    logger.info("champion of %s set to v%s by %s (%s): %s", target, chosen.version, operator, summary, reason)
+    decision.promoted[target] = str(chosen.version)
     return decision
 
 

@@ -19,11 +19,11 @@ import pandas as pd
 
 from riskmodel.data.contract import Cohort, ContractError, find_table, load_cohort, read_table
 from riskmodel.modelling.config import TrainConfig
-from riskmodel.modelling.registry import log_training
-from riskmodel.modelling.train import TrainingResult, train_models
+from riskmodel.modelling.registry import config_hash, log_training, trained_champions
+from riskmodel.modelling.train import TrainingResult, data_fingerprint, train_models
 from riskmodel.settings import Settings
 
-__all__ = ["RegisteredTraining", "load_training_cohort", "read_truth", "train_and_register"]
+__all__ = ["RegisteredTraining", "load_training_cohort", "read_truth", "train_and_register", "champions_trained_on"]
 
 
 @dataclass
@@ -45,17 +45,37 @@ class RegisteredTraining:
     cohort: Cohort
 
 
-def load_training_cohort(folder: Path, *, config: TrainConfig) -> Cohort:
+def load_training_cohort(folder: Path, *, config: TrainConfig, allow_identifiers: bool = False) -> Cohort:
     """Read and validate a folder's ``releases`` and ``reoffences`` for training.
 
-    The configuration's extra feature columns are validated with the contract's columns.
+    The configuration's extra feature columns are validated with the contract's columns;
+    ``allow_identifiers`` drops direct-identifier columns instead of refusing the tables.
 
     Raises
     ------
     riskmodel.data.contract.ContractError
         When a table is unusable as a whole.
     """
-    return load_cohort(folder, extra_numeric=config.extra_numeric, extra_categorical=config.extra_categorical)
+    return load_cohort(
+        folder,
+        extra_numeric=config.extra_numeric,
+        extra_categorical=config.extra_categorical,
+        allow_identifiers=allow_identifiers,
+    )
+
+
+def champions_trained_on(
+    cohort: Cohort, *, settings: Settings, as_of: date, config: TrainConfig, test_from: date | None = None
+) -> dict[str, str] | None:
+    """The champions' versions when they were trained on exactly these tables and this configuration.
+
+    Training again would register identical new versions (``riskmodel demo`` reruns skip
+    it). None when any target's champion differs in data fingerprint or configuration hash
+    (:func:`riskmodel.modelling.registry.config_hash`), or has none.
+    """
+    fingerprint = data_fingerprint(cohort.releases.data, cohort.reoffences.data)
+    digest = config_hash(config, as_of=as_of, test_from=test_from)
+    return trained_champions(settings, fingerprint=fingerprint, config_digest=digest)
 
 
 def read_truth(folder: Path) -> pd.DataFrame | None:
@@ -124,5 +144,6 @@ def train_and_register(
     )
     # The training period's releases: the drift profile and the model's input example.
     training_rows = releases.loc[releases["release_date"] < pd.Timestamp(result.split["test_from"])]
-    versions = log_training(result, settings, training_rows=training_rows, run_name=run_name)
+    digest = config_hash(config, as_of=as_of, test_from=test_from)
+    versions = log_training(result, settings, training_rows=training_rows, run_name=run_name, config_digest=digest)
     return RegisteredTraining(result=result, versions=versions, cohort=cohort)

@@ -4,25 +4,27 @@ Score files written by batch scoring are joined by ``release_id`` with labels de
 from today's extract (``as_of``). Only releases whose follow-up has ended count (an
 immature outcome is unknown, never 0). Figures are computed per target and per model
 version that produced the score, logged to MLflow in the ``riskmodel-backtest``
-experiment, and tagged on the registered model version itself.
+experiment, and tagged on the registered model version itself. A target with no figure
+(none of the scored releases has matured for it yet, or all that have share one outcome)
+is left out and :func:`left_out_targets` says why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from riskmodel.data.contract import load_cohort, read_table
-from riskmodel.data.labels import derive_labels
+from riskmodel.data.labels import LabelConfig, derive_labels
 from riskmodel.evaluation.metrics import binary_metrics, count_metrics
 from riskmodel.settings import Settings
 
-__all__ = ["BacktestOutcome", "run_backtest", "backtest_scores", "read_scores"]
+__all__ = ["BacktestOutcome", "run_backtest", "backtest_scores", "left_out_targets", "read_scores"]
 
 EXPERIMENT = "riskmodel-backtest"
 _COLUMNS = {
@@ -40,6 +42,8 @@ class BacktestOutcome:
     rows_scored: int
     figures: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     run_id: str | None = None
+    #: Targets with no figure, and why (see :func:`left_out_targets`).
+    left_out: dict[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """Human-readable summary."""
@@ -57,6 +61,8 @@ class BacktestOutcome:
                     f" calibration slope {m['calibration_slope']:.3f}, ECE {m['ece']:.3f},"
                     f" capture@10% {m['capture_at_10']:.3f}"
                 )
+        for target, why in self.left_out.items():
+            out.append(f"{target} left out: {why}")
         if self.run_id:
             out.append(f"logged to MLflow run {self.run_id}")
         return out
@@ -80,6 +86,64 @@ def backtest_scores(
                 counts = rows["frequency"].to_numpy(dtype=float, na_value=0.0)
                 figures[(target, model)] = binary_metrics(y, p, outcome_count=counts, capacity=capacity, n_boot=200)
     return figures
+
+
+def left_out_targets(
+    scores: pd.DataFrame,
+    labels: pd.DataFrame,
+    releases: pd.DataFrame,
+    figures: dict[tuple[str, str], dict[str, float]],
+    *,
+    as_of: date,
+    config: LabelConfig | None = None,
+) -> dict[str, str]:
+    """The targets :func:`backtest_scores` gave no figure for, each with the reason in words.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The scored releases (``release_id``).
+    labels : DataFrame
+        Their outcomes as of ``as_of`` (:func:`~riskmodel.data.labels.derive_labels`).
+    releases : DataFrame
+        The extract's releases (``release_id``, ``release_date``).
+    figures : dict
+        What :func:`backtest_scores` returned.
+    as_of : date
+        The extract date.
+    config : LabelConfig, optional
+        The windows the labels were derived with (default the contract's).
+
+    Returns
+    -------
+    dict of str to str
+        Target to reason, e.g. ``"harm": "not yet matured: no scored release's 730-day
+        window and 183-day waiting period had closed by 2025-11-01 (the earliest, released
+        on 2025-03-01, matures on 2027-08-31)"``; empty when every target has figures.
+    """
+    config = config or LabelConfig()
+    done = {target for target, _ in figures}
+    scored = scores[["release_id"]].merge(releases[["release_id", "release_date"]], on="release_id", how="inner")
+    scored = scored.merge(labels, on="release_id", how="inner")
+    out: dict[str, str] = {}
+    for target in (t for t in _COLUMNS if t not in done):
+        known = scored[target].dropna()
+        if scored.empty:
+            out[target] = f"none of the {len(scores)} scored releases is in the extract"
+        elif known.empty:
+            window = config.harm_window_days if target == "harm" else config.window_days
+            earliest = pd.Timestamp(scored["release_date"].min()).date()
+            matures = earliest + timedelta(days=window + config.waiting_days)
+            out[target] = (
+                f"not yet matured: no scored release's {window}-day window and {config.waiting_days}-day"
+                f" waiting period had closed by {as_of} (the earliest, released on {earliest}, matures on {matures})"
+            )
+        else:
+            out[target] = (
+                f"all {len(known)} matured scored releases had the same outcome ({target} = {int(known.iloc[0])}),"
+                " so there is nothing to rank"
+            )
+    return out
 
 
 def _score_paths(settings: Settings) -> list[Path]:
@@ -125,9 +189,11 @@ def run_backtest(
     cohort = load_cohort(data)
     labels = derive_labels(cohort.releases.data, cohort.reoffences.data, as_of=as_of)
     figures = backtest_scores(scores, labels, capacity=capacity)
+    left_out = left_out_targets(scores, labels, cohort.releases.data, figures, as_of=as_of)
     if not figures:
-        raise LookupError(f"none of the {len(scores)} scored releases has a matured outcome as of {as_of}")
-    outcome = BacktestOutcome(as_of=as_of, rows_scored=len(scores), figures=figures)
+        reasons = "; ".join(f"{target}: {why}" for target, why in left_out.items())
+        raise LookupError(f"none of the {len(scores)} scored releases has a matured outcome as of {as_of} ({reasons})")
+    outcome = BacktestOutcome(as_of=as_of, rows_scored=len(scores), figures=figures, left_out=left_out)
 
     client = connect(settings)
     experiment = client.get_experiment_by_name(EXPERIMENT) or client.get_experiment(
@@ -136,6 +202,8 @@ def run_backtest(
     with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=f"backtest-{as_of}") as run:
         mlflow.log_param("as_of", as_of.isoformat())
         mlflow.log_param("score_files", ", ".join(str(p) for p in paths)[:500])
+        for target, why in left_out.items():
+            mlflow.set_tag(f"left_out.{target}", why[:500])
         for (target, model), m in figures.items():
             mlflow.set_tag(f"model.{target}.{model}", "scored")
             safe = model.replace("/", "_v")

@@ -10,6 +10,13 @@ a second pass, in Arrow without a Python object per cell, to a temporary file be
 output, which is renamed over the output only when complete: an interrupted run never
 leaves a file that looks complete, and an earlier complete output stays as it was.
 
+No output escapes the audit: :func:`run_batch` commits the batch's record (who, when, the
+input's and the output's fingerprints, versions, counts) while the files are still
+temporaries, and renames them into place only once the record is committed. A run that
+cannot record its batch publishes nothing; a run killed between the two steps leaves a
+record whose output is missing ("recorded but not published", which is safe), never an
+output without its record.
+
 The output does not depend on how the input was chunked: the second pass writes row
 groups of a fixed size, so the same input and champions give a byte-identical file
 (``scored_at`` aside, which is the run's start unless given).
@@ -17,7 +24,8 @@ groups of a fixed size, so the same input and champions give a byte-identical fi
 The file's columns and types are :mod:`riskmodel.scoring.output`'s. Parquet keeps
 ``needs``, ``warnings`` and ``top_factors`` as nested lists; a CSV output flattens them
 in the second pass (needs joined with ``"; "``, warnings and factors as JSON lists).
-:func:`run_batch` is a whole batch: :func:`score_file`, then the batch's audit record.
+:func:`run_batch` is a whole batch (the CLI's ``score`` and ``demo`` go through it);
+:func:`score_file` alone scores without a record (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import os
 import signal
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,8 +50,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from riskmodel.data.contract import REJECT_COLUMNS, iter_table, read_table
-from riskmodel.evaluation.drift import merge_counts, population_stability
+from riskmodel.data.contract import REJECT_COLUMNS, ContractError, iter_table, read_table
+from riskmodel.evaluation.drift import drift_not_computed, merge_counts, population_stability
 from riskmodel.modelling.champions import Champions
 from riskmodel.records.audit import AuditStore, AuditUnavailable
 from riskmodel.scoring.output import (
@@ -101,6 +110,8 @@ class BatchResult:
     capacity: int = 0
     explained: bool = True
     scored_at: str = ""
+    #: SHA-256 of the output file's bytes (taken before it is published).
+    output_fingerprint: str = ""
 
     @property
     def drift_path(self) -> Path:
@@ -135,25 +146,53 @@ def _to_table(columns: dict[str, object], n: int, schema: pa.Schema) -> pa.Table
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt():
-    """Turn SIGTERM (a scheduler stopping the job) into an exception, so clean-up runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Stopper:
+    """SIGTERM (a scheduler stopping the job) and Ctrl-C as :class:`KeyboardInterrupt`, so clean-up runs.
 
-    def stop(signum: int, frame: FrameType | None) -> None:
+    Inside :meth:`held` a stop waits and takes effect when the held step is done: the
+    batch's record and the renames that publish its files are not cut in the middle.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending: int | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.holding:
+            self.pending = signum
+            return
         raise KeyboardInterrupt(f"stopped by signal {signum}")
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold any stop back until the block is done (then raise it)."""
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            raise KeyboardInterrupt(f"stopped by signal {self.pending}")
+
+
+@contextlib.contextmanager
+def _stoppable() -> Iterator[_Stopper]:
+    """A :class:`_Stopper` handling SIGTERM and SIGINT for the block (main thread only)."""
+    stopper = _Stopper()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        try:
+            for signum in _Stopper.SIGNALS:
+                previous[signum] = signal.signal(signum, stopper)
+        except ValueError:  # not allowed here (embedded interpreter)
+            pass
     try:
-        previous = signal.signal(signal.SIGTERM, stop)
-    except ValueError:  # not allowed here (embedded interpreter)
-        yield
-        return
-    try:
-        yield
+        yield stopper
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 class _RejectsFile:
@@ -222,11 +261,27 @@ class _BatchFiles:
         os.replace(self.rejects_tmp, self.rejects)
         os.replace(self.drift_tmp, self.drift)
         os.replace(self.output_tmp, self.output)
+        for folder in {self.output.parent, self.rejects.parent}:
+            _fsync_folder(folder)
 
     def discard(self) -> None:
         """Remove the temporaries, leaving any earlier output untouched."""
         for path in (self.partial, self.output_tmp, self.rejects_tmp, self.drift_tmp):
             path.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (where the system allows opening a folder)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def score_file(
@@ -242,6 +297,7 @@ def score_file(
     allow_identifiers: bool = False,
     progress: bool = False,
     scored_at: str | None = None,
+    before_publish: Callable[[BatchResult], None] | None = None,
 ) -> BatchResult:
     """Score a CSV or Parquet file of releases into ``output_path`` (CSV or Parquet).
 
@@ -267,6 +323,10 @@ def score_file(
         Show a progress bar on stderr.
     scored_at : str, optional
         Timestamp stamped on every row (default: the batch's start, UTC).
+    before_publish : callable, optional
+        Called with the result once every file is complete but still a temporary
+        (``output_fingerprint`` set); if it raises, nothing is published.
+        :func:`run_batch` commits the batch's audit record here.
 
     Returns
     -------
@@ -282,72 +342,105 @@ def score_file(
     The output, its rejects file and its drift file (``output`` name + ``.drift.json``)
     are written to temporary files and renamed into place together at the end, the
     output last; an error or interruption (including SIGTERM) removes the temporary
-    files and leaves any earlier output, rejects and drift files untouched.
+    files and leaves any earlier output, rejects and drift files untouched. A SIGTERM
+    or Ctrl-C during ``before_publish`` and the renames waits until they are done.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     rejects_path = Path(rejects_path) if rejects_path else output_path.with_name(output_path.name + ".rejects.csv")
     capacity = int(capacity or champions.scoring.capacity)
-    started = datetime.now(UTC)
-    scored_at = scored_at or utc_now()
-    fingerprint = file_fingerprint(input_path)
-    line_offset = 2 if input_path.suffix.lower() == ".csv" else 1
-    schema = output_schema()
-
+    run = _Run(
+        input_path=input_path,
+        started=datetime.now(UTC),
+        scored_at=scored_at or utc_now(),
+        fingerprint=file_fingerprint(input_path),
+        capacity=capacity,
+        explain=explain,
+        drift_threshold=drift_threshold,
+    )
     files = _BatchFiles.beside(output_path, rejects_path)
 
     bar = _progress_bar(input_path) if progress else None
-    stream = None
     try:
-        with _terminate_as_interrupt():
-            stream = _Stream(
-                champions,
-                partial=files.partial,
-                rejects_path=files.rejects_tmp,
-                schema=schema,
-                explain=explain,
-                scored_at=scored_at,
-                line_offset=line_offset,
-                allow_identifiers=allow_identifiers,
+        with _stoppable() as stopper:
+            stream = _first_pass(
+                run, files, champions, chunk_rows=chunk_rows, allow_identifiers=allow_identifiers, bar=bar
             )
-            for chunk in iter_table(input_path, chunk_rows=chunk_rows):
-                stream.add(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-            if stream.rows_read == 0:  # an empty file may yield no chunk: its columns are still checked
-                validate_for_scoring(read_table(input_path), champions, allow_identifiers=allow_identifiers)
-            stream.close()
-
-            ranks = rank_priority(stream.kept("priority_score"), stream.kept("release_id"))
-            top = _write_ranked(
-                files.partial, files.output_tmp, ranks, capacity=capacity, csv=output_path.suffix.lower() == ".csv"
-            )
-            files.partial.unlink()
-            drift, flagged = _write_drift(champions, stream.drift_counts, drift_threshold, files.drift_tmp)
-            files.publish()
+            result = _finish(run, stream, files, champions)
+            with stopper.held():
+                if before_publish is not None:
+                    before_publish(result)
+                files.publish()
     except BaseException:
-        if stream is not None:
-            stream.close()
         files.discard()
         raise
     finally:
         if bar is not None:
             bar.close()
+    return result
 
+
+@dataclass(frozen=True)
+class _Run:
+    """What a batch run knows before it reads a row."""
+
+    input_path: Path
+    started: datetime
+    scored_at: str
+    fingerprint: str
+    capacity: int
+    explain: bool
+    drift_threshold: float
+
+
+def _first_pass(
+    run: _Run, files: _BatchFiles, champions: Champions, *, chunk_rows: int, allow_identifiers: bool, bar: Any
+) -> _Stream:
+    """Validate, score and write every chunk of the input to the partial and rejects files (closed after)."""
+    stream = _Stream(
+        champions,
+        partial=files.partial,
+        rejects_path=files.rejects_tmp,
+        schema=output_schema(),
+        explain=run.explain,
+        scored_at=run.scored_at,
+        line_offset=2 if run.input_path.suffix.lower() == ".csv" else 1,
+        allow_identifiers=allow_identifiers,
+    )
+    try:
+        for chunk in iter_table(run.input_path, chunk_rows=chunk_rows):
+            stream.add(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+        if stream.rows_read == 0:  # an empty file may yield no chunk: its columns are still checked
+            validate_for_scoring(read_table(run.input_path), champions, **stream.validation)
+            raise ContractError(f"{run.input_path}: no rows to score (the file is empty or has a header only)")
+    finally:
+        stream.close()
+    return stream
+
+
+def _finish(run: _Run, stream: _Stream, files: _BatchFiles, champions: Champions) -> BatchResult:
+    """Rank into the output temporary, write the drift temporary; the result, with the output's fingerprint."""
+    ranks = rank_priority(stream.kept("priority_score"), stream.kept("release_id"))
+    csv = files.output.suffix.lower() == ".csv"
+    top = _write_ranked(files.partial, files.output_tmp, ranks, capacity=run.capacity, csv=csv)
+    files.partial.unlink()
+    drift, flagged = _write_drift(champions, stream.drift_counts, run.drift_threshold, files.drift_tmp)
     return BatchResult(
-        batch_id=hashlib.sha256(f"{fingerprint}{started.isoformat()}".encode()).hexdigest()[:16],
-        input_path=input_path,
-        output_path=output_path,
-        rejects_path=rejects_path,
-        input_fingerprint=fingerprint,
+        batch_id=hashlib.sha256(f"{run.fingerprint}{run.started.isoformat()}".encode()).hexdigest()[:16],
+        input_path=run.input_path,
+        output_path=files.output,
+        rejects_path=files.rejects,
+        input_fingerprint=run.fingerprint,
         model_versions=champions.versions(),
         rows_read=stream.rows_read,
         rows_scored=int(len(ranks)),
         rows_rejected=stream.rejects.rows,
-        started_at=started,
+        started_at=run.started,
         finished_at=datetime.now(UTC),
         drift=drift,
         drift_flagged=flagged,
-        drift_threshold=drift_threshold,
+        drift_threshold=run.drift_threshold,
         reoffence=stream.kept("reoffence_probability"),
         harm=stream.kept("harm_probability"),
         frequency=stream.kept("frequency_expected"),
@@ -355,9 +448,10 @@ def score_file(
         warnings=stream.warnings,
         reject_reasons=dict(stream.rejects.reasons.most_common()),
         row_warnings=stream.warning_counts(),
-        capacity=capacity,
-        explained=explain,
-        scored_at=scored_at,
+        capacity=run.capacity,
+        explained=run.explain,
+        scored_at=run.scored_at,
+        output_fingerprint=file_fingerprint(files.output_tmp),
     )
 
 
@@ -372,10 +466,20 @@ def _progress_bar(input_path: Path) -> Any:
 def _write_drift(
     champions: Champions, counts: dict[str, np.ndarray], threshold: float, path: Path
 ) -> tuple[dict[str, float], list[str]]:
-    """Each feature's PSI against the training profile, written to ``path``; and those above ``threshold``."""
-    drift = population_stability(champions.info["reoffence"].profile, counts) if counts else {}
+    """Each feature's PSI against the training profile, written to ``path``; and those above ``threshold``.
+
+    Too small a batch gets none (PSI would be noise): the file says why in ``not_computed``.
+    """
+    rows = int(max((c.sum() for c in counts.values()), default=0))  # every feature counts every row
+    not_computed = drift_not_computed(rows)
+    drift = population_stability(champions.info["reoffence"].profile, counts) if not not_computed else {}
     flagged = sorted((n for n, v in drift.items() if v > threshold), key=lambda n: -drift[n])
-    payload = {"threshold": threshold, "flagged": flagged, "population_stability_index": drift}
+    payload = {
+        "threshold": threshold,
+        "flagged": flagged,
+        "population_stability_index": drift,
+        "not_computed": not_computed,
+    }
     path.write_text(json.dumps(payload, indent=2))
     return drift, flagged
 
@@ -495,13 +599,17 @@ def operator_name() -> str:
 
 
 class BatchNotRecorded(RuntimeError):
-    """The scores were written but the batch's audit record could not be.
+    """The batch's audit record could not be committed, so nothing was published.
 
-    ``result`` says what was written, so the caller can still report it.
+    ``result`` says what the run would have published (its files were removed), so the
+    caller can still say what was scored.
     """
 
     def __init__(self, result: BatchResult, cause: Exception):
-        super().__init__(f"scores written but the batch could not be recorded in the audit database: {cause}")
+        super().__init__(
+            f"the batch could not be recorded in the audit database, so no scores, rejects or drift file "
+            f"were published: {cause}"
+        )
         self.result = result
 
 
@@ -514,10 +622,10 @@ def run_batch(
     operator: str | None = None,
     **options: Any,
 ) -> BatchResult:
-    """One batch from input to audit record: score the file, then record the batch.
+    """One batch from input to audit record: score into temporaries, record the batch, then publish.
 
-    The CLI's ``score`` (and so the demo and the batch benchmark) call this, so every
-    batch that writes scores gets its record in the ``batches`` table.
+    The CLI's ``score`` and ``demo`` (and the batch benchmark) call this, so every batch
+    that publishes scores has its record in the ``batches`` table, committed first.
 
     Parameters
     ----------
@@ -543,28 +651,37 @@ def run_batch(
     ContractError
         When the file as a whole is unusable (nothing is written or recorded).
     BatchNotRecorded
-        When the scores were written but the record could not be.
+        When the record could not be committed (nothing is published then; an earlier
+        output, rejects and drift file stay as they were).
 
     Notes
     -----
-    The output is in place before the record is written, as before; a record that
-    commits before the output is published is issue 10's.
+    The record (who, when, the input's path and fingerprint, the output's path and
+    fingerprint, the model versions, the counts) is committed while the output is still
+    a temporary file; only then are the files renamed into place. A run killed between
+    the two (even by SIGKILL) leaves a record whose output is missing: "recorded but not
+    published" is safe, as the record names an output nobody received. The reverse, an
+    output without its record, cannot happen: if the output exists, its record does.
     """
-    result = score_file(input_path, output_path, champions=champions, **options)
-    try:
-        store.record_batch(
-            batch_id=result.batch_id,
-            operator=operator or operator_name(),
-            started_at=result.started_at,
-            finished_at=result.finished_at,
-            input_path=str(result.input_path.resolve()),
-            input_fingerprint=result.input_fingerprint,
-            output_path=str(result.output_path.resolve()),
-            model_versions=result.model_versions,
-            rows_read=result.rows_read,
-            rows_scored=result.rows_scored,
-            rows_rejected=result.rows_rejected,
-        )
-    except AuditUnavailable as exc:
-        raise BatchNotRecorded(result, exc) from exc
-    return result
+    operator = operator or operator_name()
+
+    def record(result: BatchResult) -> None:
+        try:
+            store.record_batch(
+                batch_id=result.batch_id,
+                operator=operator,
+                started_at=result.started_at,
+                finished_at=result.finished_at,
+                input_path=str(result.input_path.resolve()),
+                input_fingerprint=result.input_fingerprint,
+                output_path=str(result.output_path.resolve()),
+                output_fingerprint=result.output_fingerprint,
+                model_versions=result.model_versions,
+                rows_read=result.rows_read,
+                rows_scored=result.rows_scored,
+                rows_rejected=result.rows_rejected,
+            )
+        except (AuditUnavailable, OSError) as exc:  # OSError: the database's file or folder
+            raise BatchNotRecorded(result, exc) from exc
+
+    return score_file(input_path, output_path, champions=champions, before_publish=record, **options)

@@ -15,7 +15,10 @@ by markdown-it-py with raw HTML turned off.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +29,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from riskmodel.evaluation.drift import drift_not_computed
 from riskmodel.evaluation.plots import (
     binned_calibration_figure,
     distribution_figure,
@@ -40,7 +44,7 @@ if TYPE_CHECKING:
     from riskmodel.modelling.champions import Champions
     from riskmodel.reporting.batch import BatchResult
 
-__all__ = ["write_report", "render_report", "RULE_WORDS"]
+__all__ = ["write_report", "render_report", "report_period", "ReportPeriod", "RULE_WORDS"]
 
 #: Each priority rule as a panel member would say it.
 RULE_WORDS: dict[str, str] = {
@@ -62,17 +66,17 @@ _TARGET_WORDS = {
 #: The model card's sections shown in full view; the rest is folded away.
 _SHORT_CARD = ("intended use", "limits")
 
-#: Columns of the priority list: (key the template draws by, header, relative width).
+#: Columns of the priority list: (key the template draws by, header, relative width). One
+#: line per person: the factors and needs are folded into the ``details`` column.
 _LIST_COLUMNS = (
     ("rank", "rank", 5),
-    ("release", "release", 10),
-    ("reoffence", "chance of reoffending (12 months)", 11),
-    ("harm", "chance of violent or sexual reoffending (24 months)", 11),
-    ("expected", "expected reoffences (12 months)", 9),
-    ("factors", "main factors behind the chance of reoffending", 26),
-    ("needs", "resettlement needs", 18),
-    ("ogrs3", "OGRS3 (2 years)", 10),
-    ("notes", "notes", 8),
+    ("release", "release", 18),
+    ("reoffence", "chance of reoffending (12 months)", 13),
+    ("harm", "chance of violent or sexual reoffending (24 months)", 13),
+    ("expected", "expected reoffences (12 months)", 10),
+    ("ogrs3", "OGRS3 (2 years)", 12),
+    ("details", "main factors and resettlement needs", 21),
+    ("notes", "notes", 14),
 )
 
 #: Charts dpi: two abreast on a page stay sharp when printed.
@@ -165,6 +169,131 @@ def _row_notes(row_warnings: Sequence[Mapping[str, Any]], ranges: Mapping[str, S
     return sorted(notes.values(), key=lambda note: -note["count"])
 
 
+# --------------------------------------------------------------------------- the month covered
+
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    """The month a report covers and the dates of the releases it scored.
+
+    Attributes
+    ----------
+    month : date or None
+        First day of the month the report is named after (None when neither given nor
+        known from the release dates).
+    first, last : date or None
+        The earliest and latest release date scored.
+    outside : int
+        Releases scored that are not in ``month``.
+    given : bool
+        ``month`` was given (``score --month``) rather than taken from the release dates.
+    """
+
+    month: date | None = None
+    first: date | None = None
+    last: date | None = None
+    outside: int = 0
+    given: bool = False
+
+    @property
+    def month_words(self) -> str | None:
+        """The month as the title says it, e.g. "October 2025"."""
+        return None if self.month is None else self.month.strftime("%B %Y")
+
+    @property
+    def span_words(self) -> str | None:
+        """The release dates as a person says them: "3 to 28 October 2025", "on 3 October 2025"."""
+        first, last = self.first, self.last
+        if first is None or last is None:
+            return None
+        if first == last:
+            return f"on {first.day} {first:%B %Y}"
+        if (first.year, first.month) == (last.year, last.month):
+            start = str(first.day)
+        elif first.year == last.year:
+            start = f"{first.day} {first:%B}"
+        else:
+            start = f"{first.day} {first:%B %Y}"
+        return f"from {start} to {last.day} {last:%B %Y}"
+
+
+def _parse_month(month: str) -> date:
+    """``YYYY-MM`` as the first day of that month (ValueError naming the rule otherwise)."""
+    found = _MONTH.fullmatch(month.strip())
+    if not found:
+        raise ValueError(f"month: {month!r} is not a month in the form YYYY-MM (e.g. 2025-10)")
+    return date(int(found[1]), int(found[2]), 1)
+
+
+def report_period(release_dates: Sequence[Any] | np.ndarray | pd.Series, *, month: str | None = None) -> ReportPeriod:
+    """The month a report covers: ``month`` when given, else the month most releases fall in.
+
+    Parameters
+    ----------
+    release_dates : array-like
+        The release dates scored (dates, timestamps or ISO strings; unreadable ones are
+        left out).
+    month : str, optional
+        ``YYYY-MM``, e.g. from ``riskmodel score --month``.
+
+    Returns
+    -------
+    ReportPeriod
+        On a tie between months, the later one (a report is usually of the latest month).
+
+    Raises
+    ------
+    ValueError
+        When ``month`` is not ``YYYY-MM``.
+
+    Examples
+    --------
+    >>> period = report_period(["2025-10-03", "2025-10-28", "2025-09-30"])
+    >>> period.month_words, period.span_words, period.outside
+    ('October 2025', 'from 30 September to 28 October 2025', 1)
+    >>> report_period(["2025-10-03"], month="2025-11").month_words
+    'November 2025'
+    """
+    given = _parse_month(month) if month is not None else None
+    stamps = pd.to_datetime(pd.Series(np.asarray(release_dates, dtype=object)), errors="coerce").dropna()
+    if stamps.empty:
+        return ReportPeriod(month=given, given=given is not None)
+    months = stamps.dt.to_period("M").value_counts()
+    chosen = given or max(months.index, key=lambda m: (months[m], m)).to_timestamp().date()
+    outside = int(len(stamps) - months.get(pd.Period(chosen, "M"), 0))
+    return ReportPeriod(
+        month=chosen, first=stamps.min().date(), last=stamps.max().date(), outside=outside, given=given is not None
+    )
+
+
+def _scored_release_dates(result: BatchResult) -> pd.Series:
+    """The release dates of the rows the batch scored, read back from its input (empty if unreadable).
+
+    Only two columns are read, so a national-scale file costs little.
+    """
+    try:
+        dates = _read_columns(Path(result.input_path), ["release_id", "release_date"])
+        scored = _read_columns(Path(result.output_path), ["release_id"])["release_id"]
+    except (OSError, ValueError, KeyError):  # moved or replaced since: the report just names no dates
+        return pd.Series([], dtype=object)
+    dates = dates.loc[dates["release_id"].astype(str).isin(scored.astype(str))]
+    text = dates["release_date"].astype(str).str.strip()
+    return pd.Series(pd.to_datetime(text, format="%Y-%m-%d", errors="coerce", exact=False))
+
+
+def _read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
+    """Some columns of a CSV or Parquet file, as text where the file is CSV."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if path.suffix.lower() == ".csv":
+        options = pacsv.ConvertOptions(include_columns=columns, column_types=dict.fromkeys(columns, "string"))
+        return pacsv.read_csv(path, convert_options=options).to_pandas()
+    return pq.read_table(path, columns=columns).to_pandas()
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -197,12 +326,15 @@ def _rejected(reasons: Mapping[str, int], shown: int = 10) -> dict[str, Any]:
 
 def _list_columns(*, explained: bool, with_notes: bool) -> list[dict[str, Any]]:
     """The priority list's columns, their widths in percent of the page."""
-    left_out = {"factors"} if not explained else set()
-    left_out |= {"notes"} if not with_notes else set()
-    kept = [column for column in _LIST_COLUMNS if column[0] not in left_out]
+    kept = [column for column in _LIST_COLUMNS if with_notes or column[0] != "notes"]
     total = sum(width for _, _, width in kept)
     return [
-        {"key": key, "header": header, "width": 100 * width / total, "numeric": key == "expected"}
+        {
+            "key": key,
+            "header": header if explained or key != "details" else "resettlement needs",
+            "width": 100 * width / total,
+            "numeric": key == "expected",
+        }
         for key, header, width in kept
     ]
 
@@ -294,7 +426,9 @@ def _card_html(card: str, sections: tuple[str, ...] | None = None) -> Markup:
 # --------------------------------------------------------------------------- the report
 
 
-def render_report(result: BatchResult, champions: Champions, *, title: str | None = None) -> str:
+def render_report(
+    result: BatchResult, champions: Champions, *, title: str | None = None, month: str | None = None
+) -> str:
     """The report's HTML for a :class:`~riskmodel.reporting.batch.BatchResult`.
 
     Parameters
@@ -304,21 +438,33 @@ def render_report(result: BatchResult, champions: Champions, *, title: str | Non
     champions : Champions
         The models that scored it (for bands, versions, the model card).
     title : str, optional
-        Heading (default "IOM panel report").
+        Heading (default "IOM panel report"), followed by the month it covers, e.g.
+        "IOM panel report: October 2025".
+    month : str, optional
+        The month covered, ``YYYY-MM``; by default the month most of the scored
+        releases fall in (see :func:`report_period`).
 
     Returns
     -------
     str
         A complete HTML document with no external references.
+
+    Raises
+    ------
+    ValueError
+        When ``month`` is not ``YYYY-MM``.
     """
     scoring = champions.scoring
+    period = report_period(_scored_release_dates(result), month=month)
     on_list = min(int(getattr(result, "capacity", 0) or scoring.capacity), result.rows_scored)
     rows = [_list_row(row) for row in result.top.head(on_list).to_dict("records")]
     explained = bool(getattr(result, "explained", True))
     card = champions.info["reoffence"].model_card
     ranges = champions.models["reoffence"].features.ranges_
+    heading = title or "IOM panel report"
     context = {
-        "title": title or "IOM panel report",
+        "title": f"{heading}: {period.month_words}" if period.month_words else heading,
+        "period": period,
         "result": result,
         "on_list": on_list,
         "summary": _summary(result, on_list),
@@ -336,11 +482,14 @@ def render_report(result: BatchResult, champions: Champions, *, title: str | Non
         "versions": [{"score": _TARGET_WORDS.get(t, t), "info": info} for t, info in champions.info.items()],
         "card": {"short": _card_html(card, _SHORT_CARD), "full": _card_html(card)},
         "drift": sorted(result.drift.items(), key=lambda item: -item[1]),
+        "drift_not_computed": drift_not_computed(result.rows_scored),
     }
     return _environment().get_template("report/base.html").render(context)
 
 
-def write_report(result: BatchResult, champions: Champions, path: Path, *, title: str | None = None) -> Path:
+def write_report(
+    result: BatchResult, champions: Champions, path: Path, *, title: str | None = None, month: str | None = None
+) -> Path:
     """Write the report atomically and return its path.
 
     Parameters
@@ -352,7 +501,9 @@ def write_report(result: BatchResult, champions: Champions, path: Path, *, title
     path : Path
         Where the HTML goes (its folder is made if missing).
     title : str, optional
-        Heading (default "IOM panel report").
+        Heading (default "IOM panel report"), followed by the month covered.
+    month : str, optional
+        The month covered, ``YYYY-MM`` (default: from the release dates).
 
     Returns
     -------
@@ -362,6 +513,6 @@ def write_report(result: BatchResult, champions: Champions, path: Path, *, title
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(result, champions, title=title), encoding="utf-8")
+    tmp.write_text(render_report(result, champions, title=title, month=month), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -18,6 +18,7 @@ import json
 import logging
 import queue
 import threading
+import traceback
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,20 +28,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskmodel.data.contract import ContractError, check_json_releases
+from riskmodel.data.contract import ContractError, check_json_releases, unknown_fields
 from riskmodel.modelling.champions import Champions
 from riskmodel.modelling.registry import load_champions
 from riskmodel.records.audit import ApiKey, AuditStore, AuditUnavailable
-from riskmodel.scoring.output import concat_columns, json_ready, render_rows
+from riskmodel.scoring.output import CodedColumn, concat_columns, json_ready, render_rows, warning
 from riskmodel.scoring.scoring import PRIORITY_RULES, rank_priority, score_columns, utc_now, validate_for_scoring
 from riskmodel.service import auth
 from riskmodel.service.errors import ServiceError
 from riskmodel.service.workers import ChampionSync
 from riskmodel.settings import Settings
 
-__all__ = ["ServiceError", "ServiceState", "ScoredRequest", "MAX_RELEASES_PER_REQUEST"]
+__all__ = ["AUDIT_KINDS", "ServiceError", "ServiceState", "ScoredRequest", "MAX_RELEASES_PER_REQUEST"]
 
 MAX_RELEASES_PER_REQUEST = 5_000
+
+#: The kinds of record ``GET /audit`` shows: scoring requests, batch runs, operators' events.
+AUDIT_KINDS: tuple[str, ...] = ("request", "batch", "event")
 
 #: From this many rows a request is scored in two halves on two threads: LightGBM's
 #: predictions and much of numpy release the GIL, so the halves overlap.
@@ -52,7 +56,46 @@ RELOAD_WAIT_SECONDS = 120.0
 #: Requests waiting for the scoring thread are taken together up to about this many rows.
 COALESCE_MAX_ROWS = 512
 
+#: What scoring one request alone may raise because of its values (an integer too large
+#: for a float, a value of an unexpected type): that request is refused with 422, as any
+#: other invalid input. Anything else is the service's fault (500, the request only).
+INPUT_ERRORS: tuple[type[Exception], ...] = (ArithmeticError, ValueError, TypeError)
+
 logger = logging.getLogger(__name__)
+
+
+def _where(exc: BaseException) -> str:
+    """Where an exception was raised (``file:line in function``), without its message.
+
+    Messages may quote the request's values (personal data); logs name places only.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown place"
+    last = frames[-1]
+    return f"{Path(last.filename).name}:{last.lineno} in {last.name}"
+
+
+def _stack(exc: BaseException) -> str:
+    """The traceback's frames (code lines only), without the exception's message."""
+    return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+
+
+def _unreadable(exc: Exception) -> ServiceError:
+    """The 422 of a request whose values broke the contract's checks (not a problem they name)."""
+    rule = f"values could not be read as contract values ({type(exc).__name__})"
+    logger.warning("request refused: %s while validating, at %s", type(exc).__name__, _where(exc))
+    return ServiceError(422, f"invalid releases: releases: {rule}", problems=[{"field": "releases", "rule": rule}])
+
+
+def _unscorable(exc: Exception) -> ServiceError:
+    """The error of a request that scoring alone failed on: 422 for its values, else 500."""
+    if isinstance(exc, INPUT_ERRORS):
+        rule = f"could not be scored: a value is out of the models' reach ({type(exc).__name__})"
+        logger.warning("request refused: %s while scoring it alone, at %s", type(exc).__name__, _where(exc))
+        return ServiceError(422, f"invalid releases: releases: {rule}", problems=[{"field": "releases", "rule": rule}])
+    logger.error("scoring one request failed: %s\n%s", type(exc).__name__, _stack(exc))
+    return ServiceError(500, f"internal error: the request was not scored ({type(exc).__name__})")
 
 
 def _numbers(champions: Champions) -> dict[str, str]:
@@ -72,6 +115,26 @@ class ScoredRequest:
     def records(self) -> list[dict[str, Any]]:
         """The answer as Python objects (one dict per release)."""
         return json.loads(self.body)
+
+
+#: At most this many ``unknown_field`` warnings per release, then one counting the rest.
+MAX_UNKNOWN_FIELD_WARNINGS = 10
+
+
+def _warn_unknown_fields(column: CodedColumn, ignored: list[list[str]]) -> CodedColumn:
+    """Each row's warnings, then an ``unknown_field`` warning per field of its release the contract ignored."""
+    if not any(ignored):
+        return column
+    rows = []
+    for items, names in zip(column.to_pylist(), ignored, strict=True):
+        rule = "not a contract column nor a declared extra feature; ignored"
+        more = len(names) - MAX_UNKNOWN_FIELD_WARNINGS
+        rows.append(
+            items
+            + [warning("unknown_field", f"{n}: {rule}", n) for n in names[:MAX_UNKNOWN_FIELD_WARNINGS]]
+            + ([warning("unknown_field", f"{more} more unknown fields ignored", None)] if more > 0 else [])
+        )
+    return CodedColumn(rows, np.arange(len(rows), dtype=np.int64))
 
 
 def _refuse(problems: list[dict[str, Any]], what: str = "invalid releases") -> ServiceError:
@@ -216,15 +279,15 @@ class ServiceState:
         """Set each job's ``rows``, or fail its future with the 422 it would get alone.
 
         Prechecked requests are validated in one call; only when that call rejects a
-        row (or raises) is each request validated on its own, so that every request
-        gets exactly the answer it would get alone (ids need only be unique within a
-        request, for one thing).
+        row (or raises, whatever the exception) is each request validated on its own, so
+        that every request gets exactly the answer it would get alone (ids need only be
+        unique within a request, for one thing) and no request fails for another's values.
         """
         if len(jobs) > 1:
-            frame = pd.DataFrame.from_records([row for job in jobs for row in job.releases])
             try:
+                frame = pd.DataFrame.from_records([row for job in jobs for row in job.releases])
                 table = validate_for_scoring(frame, champions, line_offset=0)
-            except ContractError:
+            except Exception:  # noqa: BLE001  (one request's values may break it: each alone below)
                 table = None
             if table is not None and not len(table.rejects) and len(table.data) == len(frame):
                 start = 0
@@ -237,6 +300,22 @@ class ServiceState:
                 job.rows = self.validate(job.releases, champions, prechecked=True)
             except ServiceError as exc:
                 job.future.set_exception(exc)
+            except Exception as exc:  # noqa: BLE001  (its values broke a check: this request only)
+                job.future.set_exception(_unreadable(exc))
+
+    def _precheck_each(self, jobs: list[_Job], champions: Champions) -> list[_Job]:
+        """:meth:`precheck` each request on its own; the ones that pass (the others' futures fail)."""
+        passed = []
+        for job in jobs:
+            try:
+                self.precheck(job.releases, champions)
+            except ServiceError as exc:
+                job.future.set_exception(exc)
+            except Exception as exc:  # noqa: BLE001  (its values broke a check: this request only)
+                job.future.set_exception(_unreadable(exc))
+            else:
+                passed.append(job)
+        return passed
 
     # ------------------------------------------------------------------ scoring
     def _score_columns(self, rows: pd.DataFrame, champions: Champions, *, rank: bool = True) -> dict[str, Any]:
@@ -261,82 +340,110 @@ class ServiceState:
     def _answer(self, jobs: list[_Job]) -> None:
         """Authorize, validate, score and audit some requests; resolve every job's future.
 
-        All of them are scored with one set of champions (read once). A request's audit
-        record is committed before its answer is released; when the records cannot be
-        written, every request of the group gets 503 and no score.
+        Each request is checked on its own (key, then its release objects); the valid
+        ones are scored with one set of champions (read once). A failure is kept to the
+        request that caused it: when scoring them together fails, each is scored alone;
+        when their records cannot be written together but the store answers, each is
+        recorded alone. A request's audit record is committed before its answer is
+        released (503 when it cannot be: no unaudited score). A future only ever fails
+        with :class:`ServiceError`.
         """
         try:
             champions = self._champions  # one read: one set of versions for every row here
-            waiting = []
-            for job in self._authorize_jobs(jobs):
-                try:
-                    self.precheck(job.releases, champions)
-                    waiting.append(job)
-                except ServiceError as exc:
-                    job.future.set_exception(exc)
+            waiting = self._precheck_each(self._authorize_jobs(jobs), champions)
             self._validate_together(waiting, champions)
             valid = [job for job in waiting if job.rows is not None]
-            if not valid:
+            if valid:
+                self._score_and_record(valid, champions)
+        except Exception as exc:  # noqa: BLE001  (a bug here: answer 500, never leave a caller waiting)
+            logger.error("answering %d request(s) failed: %s\n%s", len(jobs), type(exc).__name__, _stack(exc))
+        finally:
+            error = ServiceError(500, "internal error: the request was not scored")
+            for job in jobs:  # never leave a caller waiting, whatever went wrong
+                if not job.future.done():
+                    job.future.set_exception(error)
+
+    def _score_texts(self, valid: list[_Job], champions: Champions) -> tuple[list[str], list[str]]:
+        """Score valid requests together: each row's JSON text and release id, in order.
+
+        Each request is ranked within itself, as if scored alone.
+        """
+        bounds = np.cumsum([0] + [len(job.rows) for job in valid])
+        rows = valid[0].rows if len(valid) == 1 else pd.concat([job.rows for job in valid], ignore_index=True)
+        output = self._score_columns(rows, champions, rank=len(valid) == 1)
+        if len(valid) > 1:
+            scores, ids = output["priority_score"], output["release_id"]
+            output["priority_rank"] = np.concatenate(
+                [rank_priority(scores[a:b], ids[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            )
+        config = champions.config
+        extra = {"extra_numeric": config.extra_numeric, "extra_categorical": config.extra_categorical}
+        ignored = [names for job in valid for names in unknown_fields(job.releases, **extra)]
+        output["warnings"] = _warn_unknown_fields(output["warnings"], ignored)
+        return render_rows(output), [str(r) for r in output["release_id"].tolist()]
+
+    def _score_and_record(self, valid: list[_Job], champions: Champions) -> None:
+        """Score valid requests together (each alone if that fails), then record and answer them."""
+        try:
+            texts, release_ids = self._score_texts(valid, champions)
+        except Exception as exc:  # noqa: BLE001  (one request's rows may be what breaks)
+            if len(valid) == 1:
+                valid[0].future.set_exception(_unscorable(exc))
                 return
-            bounds = np.cumsum([0] + [len(job.rows) for job in valid])
-            try:
-                rows = valid[0].rows if len(valid) == 1 else pd.concat([job.rows for job in valid], ignore_index=True)
-                output = self._score_columns(rows, champions, rank=len(valid) == 1)
-                if len(valid) > 1:  # each request ranked within itself, as if scored alone
-                    scores, ids = output["priority_score"], output["release_id"]
-                    output["priority_rank"] = np.concatenate(
-                        [rank_priority(scores[a:b], ids[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-                    )
-                texts = render_rows(output)
-            except Exception:
-                if len(valid) == 1:
-                    raise
-                # One request's rows may be what breaks: no other request should fail for it.
-                logger.exception("scoring %d requests together failed; scoring each alone", len(valid))
-                for job in valid:
-                    try:
-                        self._answer([job])
-                    except Exception:  # noqa: BLE001  (its own future carries the failure)
-                        logger.exception("scoring one request failed")
-                return
-            release_ids = [str(r) for r in output["release_id"].tolist()]
-            versions = champions.versions()
-            answers, records = [], []
-            for job, a, b in zip(valid, bounds[:-1], bounds[1:], strict=True):
-                scored = ScoredRequest(
-                    request_id=uuid.uuid4().hex,
-                    body="[" + ", ".join(texts[a:b]) + "]",
-                    release_ids=release_ids[a:b],
-                    model_versions=versions,
-                )
-                answers.append((job, scored))
-                records.append(
+            logger.warning(
+                "scoring %d requests together failed (%s at %s); scoring each alone",
+                len(valid),
+                type(exc).__name__,
+                _where(exc),
+            )
+            for job in valid:
+                self._score_and_record([job], champions)
+            return
+        versions = champions.versions()
+        answers, start = [], 0
+        for job in valid:
+            end = start + len(job.rows)
+            scored = ScoredRequest(
+                request_id=uuid.uuid4().hex,
+                body="[" + ", ".join(texts[start:end]) + "]",
+                release_ids=release_ids[start:end],
+                model_versions=versions,
+            )
+            answers.append((job, scored))
+            start = end
+        self._record(answers)
+
+    def _record(self, answers: list[tuple[_Job, ScoredRequest]]) -> None:
+        """Write the answers' audit records in one transaction, then release them.
+
+        When that fails but the store still answers, one request's record may be what it
+        refuses: each is then recorded (and answered, or refused with 503) on its own.
+        """
+        try:
+            self.store.record_requests(
+                [
                     {
                         "request_id": scored.request_id,
                         "key": job.key,
                         "release_ids": scored.release_ids,
-                        "model_versions": versions,
+                        "model_versions": scored.model_versions,
                         "outputs": scored.body,
                     }
-                )
-            try:
-                self.store.record_requests(records)
-            except AuditUnavailable as exc:
-                error = ServiceError(503, f"not scored: the audit record could not be written ({exc})")
-                for job, _ in answers:
-                    job.future.set_exception(error)
+                    for job, scored in answers
+                ]
+            )
+        except AuditUnavailable as exc:
+            if len(answers) > 1 and self.store.ping():
+                logger.warning("recording %d requests together failed; recording each alone", len(answers))
+                for answer in answers:
+                    self._record([answer])
                 return
-            for job, scored in answers:
-                job.future.set_result(scored)
-        except Exception as exc:
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-            raise
-        finally:
-            for job in jobs:  # never leave a caller waiting, whatever went wrong
-                if not job.future.done():
-                    job.future.set_exception(RuntimeError("scoring failed"))
+            error = ServiceError(503, f"not scored: the audit record could not be written ({exc})")
+            for job, _ in answers:
+                job.future.set_exception(error)
+            return
+        for job, scored in answers:
+            job.future.set_result(scored)
 
     def _run_scorer(self) -> None:
         while True:
@@ -356,14 +463,15 @@ class ServiceState:
                 rows += len(more.releases) if isinstance(more.releases, list) else 0
             try:
                 self._answer(jobs)
-            except Exception:  # noqa: BLE001  (the futures carry it; the thread must live on)
-                logger.exception("scoring thread: unexpected error")
+            except Exception as exc:  # noqa: BLE001  (the futures carry it; the thread must live on)
+                logger.error("scoring thread: unexpected %s\n%s", type(exc).__name__, _stack(exc))
 
     def submit(self, authorization: str | None, releases: Any) -> Future:
         """Queue one scoring request; the future gives its :class:`ScoredRequest`.
 
-        The future fails with :class:`ServiceError` (401/403/422/503) when the request is
-        refused. Used by the HTTP endpoint, which awaits it.
+        The future fails with :class:`ServiceError` only: 401/403/422/503 when the request
+        is refused, 500 (this request only) for a failure that is not its input's. Used
+        by the HTTP endpoint, which awaits it.
         """
         if self._scorer is None:
             with self._scorer_lock:
@@ -395,7 +503,8 @@ class ServiceState:
         ------
         ServiceError
             422 naming each offending field and rule; 503 when the audit record
-            cannot be written (no unaudited score is ever returned).
+            cannot be written (no unaudited score is ever returned); 500 for a
+            failure that is not the input's.
         """
         job = _Job(releases=releases, future=Future(), key=key)
         self._answer([job])
@@ -459,25 +568,79 @@ class ServiceState:
                 )
         return fresh.versions()
 
-    def join_workers(self, folder: Path, *, worker: int, workers: int) -> None:
-        """Keep this worker process on the champions the others publish (:mod:`riskmodel.service.workers`)."""
-        self.sync = ChampionSync(folder, worker=worker, workers=workers, load=self._load_versions)
-        self.sync.acknowledge(_numbers(self._champions))
+    def join_workers(self, folder: Path, *, worker: int, workers: int, service: str | None = None) -> None:
+        """Keep this worker process on the champions the others publish (:mod:`riskmodel.service.workers`).
+
+        A worker (re)starting in a running service serves the versions of the published
+        generation, not the ``champion`` aliases (which may have moved without a reload);
+        the first worker of a new service publishes the versions it loaded.
+
+        Parameters
+        ----------
+        folder : Path
+            The workers' shared folder (``RISKMODEL_HOME/serving``).
+        worker, workers : int
+            This worker's number (1..``workers``) and how many serve.
+        service : str, optional
+            The running service (default: :func:`riskmodel.service.workers.service_id`).
+
+        Raises
+        ------
+        LookupError
+            When the published versions are no longer in the registry (the worker must
+            not serve others than its peers; a ``/reload`` publishes loadable ones).
+        """
+        self.sync = ChampionSync(folder, worker=worker, workers=workers, load=self._load_versions, service=service)
+        versions = self.sync.join(_numbers(self._champions))
+        if versions != _numbers(self._champions):
+            self._load_versions(versions)
+        self.sync.acknowledge(versions)
         self.sync.start()
 
     def _load_versions(self, versions: dict[str, str]) -> None:
         with self._reload_lock:
             self._champions = load_champions(self.settings, versions=versions)
 
-    def audit(self, *, limit: int = 100, release_id: str | None = None) -> list[dict[str, Any]]:
-        """Recent request records (auditor only)."""
-        if not 1 <= limit <= 1000:
-            raise ServiceError(
-                422,
-                "limit: must be 1 <= limit <= 1000",
-                problems=[{"field": "limit", "rule": "must be 1 <= limit <= 1000"}],
-            )
+    def audit(
+        self, *, limit: int = 100, release_id: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Recent audit records, newest first (auditor only): scoring requests, batch runs and events.
+
+        Each record says its ``kind`` (:data:`AUDIT_KINDS`) and when it happened (``at``);
+        ``kind`` keeps one kind, ``release_id`` keeps the requests that scored it.
+        """
+        for name, ok, rule in (
+            ("limit", 1 <= limit <= 1000, "must be 1 <= limit <= 1000"),
+            ("kind", kind in (None, *AUDIT_KINDS), f"must be one of {', '.join(AUDIT_KINDS)}"),
+        ):
+            if not ok:
+                raise ServiceError(422, f"{name}: {rule}", problems=[{"field": name, "rule": rule}])
+        wanted = ("request",) if release_id is not None else (kind,) if kind else AUDIT_KINDS
         try:
-            return self.store.requests(limit=limit, release_id=release_id)
+            records = [
+                record for wanted_kind in wanted for record in self._audit_records(wanted_kind, limit, release_id)
+            ]
         except AuditUnavailable as exc:
             raise ServiceError(503, f"audit database unavailable: {exc}") from None
+        return sorted(records, key=lambda record: record["at"], reverse=True)[:limit]
+
+    def _audit_records(self, kind: str, limit: int, release_id: str | None) -> list[dict[str, Any]]:
+        """One kind's records as ``/audit`` answers them (times as ISO 8601 text)."""
+        if kind == "request":
+            return [
+                {"kind": kind, "at": r["requested_at"], **r}
+                for r in self.store.requests(limit=limit, release_id=release_id)
+            ]
+        if kind == "batch":
+            return [
+                {
+                    "kind": kind,
+                    "at": b["finished_at"].isoformat(),
+                    **{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in b.items()},
+                }
+                for b in self.store.batch_records(limit=limit)
+            ]
+        return [
+            {"kind": kind, "at": e["at"], "event": e["kind"], "actor": e["actor"], "details": e["details"]}
+            for e in self.store.events(limit=limit)
+        ]
