@@ -801,7 +801,8 @@ def score(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Earlier score files (default: every batch in the audit database).",
 )
-def backtest(data: Path, as_of: str, score_paths: tuple[Path, ...]) -> None:
+@drop_identifiers_option
+def backtest(data: Path, as_of: str, score_paths: tuple[Path, ...], drop_identifiers: bool) -> None:
     """Compare earlier scores with the outcomes that have since matured; log to MLflow.
 
     A target with no figure (no scored release's window and waiting period had closed by
@@ -810,7 +811,13 @@ def backtest(data: Path, as_of: str, score_paths: tuple[Path, ...]) -> None:
     from riskmodel.reporting.backtest import run_backtest
 
     try:
-        outcome = run_backtest(_settings(), data, as_of=_date(as_of, "--as-of"), score_paths=score_paths)
+        outcome = run_backtest(
+            _settings(),
+            data,
+            as_of=_date(as_of, "--as-of"),
+            score_paths=score_paths,
+            allow_identifiers=drop_identifiers,
+        )
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     for line in outcome.lines():

@@ -130,8 +130,11 @@ def test_backtest_is_logged_against_the_model_versions(backtest_run, champions):
 
 
 def test_backtest_without_scores_is_a_clear_error(tmp_path, home_env, runner, backtested, monkeypatch):
+    from riskmodel.data.synth import generate_cohort, write_cohort
+
+    write_cohort(generate_cohort(50, seed=3), tmp_path / "extract")  # good outcome data, but nothing scored
     monkeypatch.setenv("RISKMODEL_AUDIT_URL", f"sqlite:///{tmp_path / 'empty_audit.db'}")
-    result = runner.invoke(main, ["backtest", "--data", str(tmp_path), "--as-of", AS_OF.isoformat()])
+    result = runner.invoke(main, ["backtest", "--data", str(tmp_path / "extract"), "--as-of", AS_OF.isoformat()])
     assert result.exit_code != 0
     assert "no earlier score files" in result.stderr
 

@@ -42,6 +42,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -69,6 +70,7 @@ __all__ = [
     "validate_releases",
     "validate_reoffences",
     "load_cohort",
+    "naming_the_file",
     "REJECT_COLUMNS",
     "ColumnSpec",
     "RELEASE_SPECS",
@@ -828,6 +830,17 @@ def _release_columns(
     return required, tuple(s.name for s in RELEASE_SPECS) + declared
 
 
+def _separator_hint(columns: pd.Index) -> str:
+    """A hint when a one-column header looks like a CSV written with another separator."""
+    if len(columns) != 1:
+        return ""
+    header = str(columns[0])
+    for separator, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        if header.count(separator) >= 2:
+            return f". The file looks {name}-separated: riskmodel reads comma-separated CSV (or Parquet)"
+    return ""
+
+
 def _screen_columns(
     frame: pd.DataFrame,
     *,
@@ -853,7 +866,8 @@ def _screen_columns(
     if missing:
         raise ContractError(
             f"{table}: required column {', '.join(repr(c) for c in missing)} is absent;"
-            f" the file is rejected (required columns: {', '.join(required)})"
+            f" the file is rejected (required columns: {', '.join(required)};"
+            f" columns found: {', '.join(map(str, frame.columns)) or 'none'}){_separator_hint(frame.columns)}"
         )
     known = set(known)
     extra = [c for c in frame.columns if c not in known]
@@ -1142,17 +1156,30 @@ def load_cohort(
     rel_path = find_table(folder, "releases")
     off_path = find_table(folder, "reoffences")
     raw_releases = read_table(rel_path)
-    releases = validate_releases(
-        raw_releases,
-        extra_numeric=extra_numeric,
-        extra_categorical=extra_categorical,
-        allow_identifiers=allow_identifiers,
-        line_offset=_line_offset(rel_path),
-    )
-    reoffences = validate_reoffences(
-        read_table(off_path),
-        person_ids=_text(raw_releases["person_id"]),
-        allow_identifiers=allow_identifiers,
-        line_offset=_line_offset(off_path),
-    )
+    with naming_the_file(rel_path):
+        releases = validate_releases(
+            raw_releases,
+            extra_numeric=extra_numeric,
+            extra_categorical=extra_categorical,
+            allow_identifiers=allow_identifiers,
+            line_offset=_line_offset(rel_path),
+        )
+    with naming_the_file(off_path):
+        reoffences = validate_reoffences(
+            read_table(off_path),
+            person_ids=_text(raw_releases["person_id"]),
+            allow_identifiers=allow_identifiers,
+            line_offset=_line_offset(off_path),
+        )
     return Cohort(releases, reoffences, releases.warnings + reoffences.warnings)
+
+
+@contextmanager
+def naming_the_file(path: Path) -> Iterator[None]:
+    """Let a :class:`ContractError` raised inside name the file it is about (once)."""
+    try:
+        yield
+    except ContractError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ContractError(f"{path}: {exc}") from None

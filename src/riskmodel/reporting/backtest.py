@@ -166,7 +166,13 @@ def read_scores(paths: Iterable[Path]) -> pd.DataFrame:
 
 
 def run_backtest(
-    settings: Settings, data: Path, *, as_of: date, score_paths: Iterable[str | Path] = (), capacity: int = 50
+    settings: Settings,
+    data: Path,
+    *,
+    as_of: date,
+    score_paths: Iterable[str | Path] = (),
+    capacity: int = 50,
+    allow_identifiers: bool = False,
 ) -> BacktestOutcome:
     """Backtest earlier scores against ``data`` as of ``as_of`` and log to MLflow.
 
@@ -182,11 +188,11 @@ def run_backtest(
 
     from riskmodel.modelling.registry import connect
 
+    cohort = load_cohort(data, allow_identifiers=allow_identifiers)  # the outcome data first: refused whole, or read
     paths = [Path(p) for p in score_paths] or _score_paths(settings)
     if not paths:
         raise LookupError("no earlier score files: pass --scores FILE or run `riskmodel score` first")
     scores = read_scores(paths)
-    cohort = load_cohort(data)
     labels = derive_labels(cohort.releases.data, cohort.reoffences.data, as_of=as_of)
     figures = backtest_scores(scores, labels, capacity=capacity)
     left_out = left_out_targets(scores, labels, cohort.releases.data, figures, as_of=as_of)

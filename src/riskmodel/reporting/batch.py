@@ -50,7 +50,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from riskmodel.data.contract import REJECT_COLUMNS, ContractError, iter_table, read_table
+from riskmodel.data.contract import REJECT_COLUMNS, ContractError, iter_table, naming_the_file, read_table
 from riskmodel.evaluation.drift import drift_not_computed, merge_counts, population_stability
 from riskmodel.modelling.champions import Champions
 from riskmodel.records.audit import AuditStore, AuditUnavailable
@@ -407,13 +407,14 @@ def _first_pass(
         allow_identifiers=allow_identifiers,
     )
     try:
-        for chunk in iter_table(run.input_path, chunk_rows=chunk_rows):
-            stream.add(chunk)
-            if bar is not None:
-                bar.update(len(chunk))
-        if stream.rows_read == 0:  # an empty file may yield no chunk: its columns are still checked
-            validate_for_scoring(read_table(run.input_path), champions, **stream.validation)
-            raise ContractError(f"{run.input_path}: no rows to score (the file is empty or has a header only)")
+        with naming_the_file(run.input_path):
+            for chunk in iter_table(run.input_path, chunk_rows=chunk_rows):
+                stream.add(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+            if stream.rows_read == 0:  # an empty file may yield no chunk: its columns are still checked
+                validate_for_scoring(read_table(run.input_path), champions, **stream.validation)
+                raise ContractError("no rows to score (the file is empty or has a header only)")
     finally:
         stream.close()
     return stream
