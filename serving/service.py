@@ -212,7 +212,7 @@ class RiskService:
         "/audit",
         response_model=None,
         responses={
-            200: _answer("Scoring records, newest first", _AUDIT_RECORDS),
+            200: _answer("Audit records (requests, batches, events), newest first", _AUDIT_RECORDS),
             **error_responses(401, 403, 413, 422, 503),
         },
     )
