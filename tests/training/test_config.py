@@ -163,3 +163,23 @@ def test_window_flags_override_the_config_file_and_leave_the_rest():
     expected = r"^labels\.window_days: Input should be greater than or equal to 1 \(got 0\)$"
     with pytest.raises(ValueError, match=expected):
         config.with_labels(window_days=0)
+
+
+@pytest.mark.parametrize(
+    ("extras", "named"),
+    [
+        ({"extra_categorical": ["ethnicity"]}, "extra_categorical: 'ethnicity' is audit only"),
+        ({"extra_numeric": ["pnc_number"]}, "extra_numeric: 'pnc_number' is a direct identifier (an official number)"),
+        ({"extra_categorical": ["Home Postcode"]}, "'Home Postcode' is a direct identifier (contact details)"),
+        ({"extra_numeric": ["age_at_release"]}, "'age_at_release' is a contract column"),
+        ({"extra_numeric": ["risk", "risk"]}, "a feature is named twice: ['risk']"),
+    ],
+)
+def test_ethnicity_identifiers_and_contract_columns_can_never_be_declared_features(extras, named):
+    with pytest.raises(ValueError) as refused:
+        config_from_dict(extras)
+    assert named in str(refused.value)
+
+
+def test_a_local_extra_feature_is_still_declared():
+    assert config_from_dict({"extra_numeric": ["supervision_risk_score"]}).extra_numeric == ("supervision_risk_score",)

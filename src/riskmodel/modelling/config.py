@@ -30,6 +30,8 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this TypedDict before Python 3.12
 
+from riskmodel._constants import RELEASE_COLUMNS
+from riskmodel.data.contract import direct_identifier
 from riskmodel.data.labels import LabelConfig
 
 __all__ = [
@@ -241,6 +243,22 @@ class TrainConfig(_Section):
             return data
         empty = {**dict.fromkeys(_SECTIONS, {}), "extra_numeric": (), "extra_categorical": ()}
         return {k: empty[k] if v is None and k in empty else v for k, v in data.items()}
+
+    @field_validator("extra_numeric", "extra_categorical")
+    @classmethod
+    def _extras_are_further_columns(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        # ethnicity is audit only and a direct identifier is never read: neither can become a feature
+        for name in names:
+            if name == "ethnicity":
+                raise ValueError("'ethnicity' is audit only: it is never a model feature")
+            if name in RELEASE_COLUMNS:
+                raise ValueError(f"{name!r} is a contract column: extra features are further columns")
+            found = direct_identifier(name)
+            if found is not None:
+                raise ValueError(f"{name!r} is a direct identifier ({found[1]}): it is never read, let alone learned")
+        if len(set(names)) != len(names):
+            raise ValueError(f"a feature is named twice: {sorted({n for n in names if names.count(n) > 1})}")
+        return names
 
     @field_validator("params")
     @classmethod
