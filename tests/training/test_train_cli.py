@@ -88,6 +88,7 @@ def test_test_from_flag_sets_the_test_period(tmp_path, small):
         (True, "2025-01-01", "no releases.csv or releases.parquet"),
         (False, "01/01/2025", "not an ISO 8601 date"),
         (False, "2016-01-01", "no eligible releases"),
+        (False, "2030-01-01", "as_of 2030-01-01 is more than 31 days after the latest date in the tables (2025-"),
     ],
 )
 def test_bad_input_gives_one_message_not_a_traceback(tmp_path, small, empty_folder, as_of, message):

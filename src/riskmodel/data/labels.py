@@ -23,9 +23,53 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from riskmodel._constants import HARM_GROUPS, OFFENCE_GROUPS
 
-__all__ = ["LabelConfig", "derive_labels", "LABEL_COLUMNS"]
+__all__ = ["LabelConfig", "derive_labels", "check_as_of", "LABEL_COLUMNS", "AS_OF_SLACK_DAYS"]
 
 LABEL_COLUMNS = ("release_id", "reoffence", "frequency", "harm")
+
+#: How far ``as_of`` may lie after the latest date in the tables (the data contract).
+AS_OF_SLACK_DAYS = 31
+
+
+def check_as_of(releases: pd.DataFrame, reoffences: pd.DataFrame, *, as_of: date | str | pd.Timestamp) -> None:
+    """Refuse an ``as_of`` later than the extract could be (the data contract's rule).
+
+    ``as_of`` is the day the tables were extracted. More than :data:`AS_OF_SLACK_DAYS`
+    after the latest release, offence or proven date in either table, every window past
+    the extract would count reoffending that was never recorded as none.
+
+    Raises
+    ------
+    ValueError
+        Naming the latest date found and the latest ``as_of`` it allows.
+
+    Examples
+    --------
+    >>> releases = pd.DataFrame({"release_date": pd.to_datetime(["2024-01-10"])})
+    >>> reoffences = pd.DataFrame(
+    ...     {"offence_date": pd.to_datetime(["2024-03-01"]), "proven_date": pd.to_datetime(["2024-05-01"])}
+    ... )
+    >>> check_as_of(releases, reoffences, as_of="2024-05-20")
+    >>> check_as_of(releases, reoffences, as_of="2030-01-01")
+    Traceback (most recent call last):
+    ...
+    ValueError: as_of 2030-01-01 is more than 31 days after the latest date in the tables (2024-05-01, a ...
+    """
+    found = [
+        (pd.Timestamp(table[column].max()), column)
+        for table, column in ((releases, "release_date"), (reoffences, "offence_date"), (reoffences, "proven_date"))
+        if column in table and len(table) and pd.notna(table[column].max())
+    ]
+    if not found:
+        return
+    latest, column = max(found)
+    allowed = latest + pd.Timedelta(days=AS_OF_SLACK_DAYS)
+    if pd.Timestamp(as_of) > allowed:
+        raise ValueError(
+            f"as_of {pd.Timestamp(as_of).date()} is more than {AS_OF_SLACK_DAYS} days after the latest date in"
+            f" the tables ({latest.date()}, a {column}): as_of is the extract date, at most {allowed.date()}"
+            " for these tables"
+        )
 
 
 class LabelConfig(BaseModel):

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from riskmodel.data.contract import Cohort, ContractError, find_table, load_cohort, read_table
+from riskmodel.data.labels import check_as_of
 from riskmodel.modelling.config import TrainConfig
 from riskmodel.modelling.registry import config_hash, log_training, trained_champions
 from riskmodel.modelling.train import TrainingResult, data_fingerprint, train_models
@@ -139,6 +140,7 @@ def train_and_register(
         cohort = load_training_cohort(data, config=config)
         truth = read_truth(data) if truth is None else truth
     releases = cohort.releases.data
+    check_as_of(releases, cohort.reoffences.data, as_of=as_of)
     result = train_models(
         releases, cohort.reoffences.data, as_of=as_of, config=config, truth=truth, test_from=test_from
     )
