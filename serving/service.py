@@ -46,6 +46,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from riskmodel.records.audit import ApiKey
 from riskmodel.service.http import BodyLimit, RequestMetrics, RouteMetrics
 from riskmodel.service.schema import error_responses, read_score_body, score_record_schema, score_request_schema
 from riskmodel.service.state import AUDIT_KINDS, ServiceError, ServiceState
@@ -153,8 +154,8 @@ class RiskService:
         """``/readyz``: the champions are loaded and the audit store answers (see :meth:`ServiceState.ready`)."""
         return self.state.ready()
 
-    async def _authorize(self, request: Request, permission: str) -> None:
-        await anyio.to_thread.run_sync(self.state.authorize, request.headers.get("authorization"), permission)
+    async def _authorize(self, request: Request, permission: str) -> ApiKey:
+        return await anyio.to_thread.run_sync(self.state.authorize, request.headers.get("authorization"), permission)
 
     @api.post("/score", response_model=None, responses=_SCORE_ANSWERS, openapi_extra=_SCORE_DOC)
     async def score(self, request: Request) -> Response:
@@ -166,9 +167,9 @@ class RiskService:
         """
         authorization = request.headers.get("authorization")
         try:
-            await self._authorize(request, "score")
+            key = await self._authorize(request, "score")
             releases = read_score_body(await request.body())
-            scored = await asyncio.wrap_future(self.state.submit(authorization, releases))
+            scored = await asyncio.wrap_future(self.state.submit(authorization, releases, key=key))
         except ServiceError as exc:
             return _refusal(request, exc)
         return Response(

@@ -196,68 +196,22 @@ def test_labels_harm_when_long_enough(runner, label_folder, tmp_path):
 
 def test_labels_honours_window_and_waiting_days(runner, label_folder, tmp_path):
     out = tmp_path / "labels.csv"
+
+    def labels(as_of: str, *windows: str) -> list[str]:
+        """The label rows written for ``--as-of`` and the window flags."""
+        args = ["labels", str(label_folder), "--as-of", as_of, "--out", str(out), *windows]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, result.output
+        return out.read_text().splitlines()[1:]
+
     # window 19 days: the day-20 offence falls outside
-    result = runner.invoke(
-        main, ["labels", str(label_folder), "--as-of", "2025-01-01", "--out", str(out), "--window-days", "19"]
-    )
-    assert result.exit_code == 0, result.output
-    assert out.read_text().splitlines()[1] == "r1,0,0,1"
-
+    assert labels("2025-01-01", "--window-days", "19")[0] == "r1,0,0,1"
     # window 20 and waiting 19 days: proven on day 40 = 20 + 20, one day too late
-    result = runner.invoke(
-        main,
-        [
-            "labels",
-            str(label_folder),
-            "--as-of",
-            "2025-01-01",
-            "--out",
-            str(out),
-            "--window-days",
-            "20",
-            "--waiting-days",
-            "19",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert out.read_text().splitlines()[1] == "r1,0,0,1"
-
+    assert labels("2025-01-01", "--window-days", "20", "--waiting-days", "19")[0] == "r1,0,0,1"
     # waiting 20 days: proven on the last day, counts
-    result = runner.invoke(
-        main,
-        [
-            "labels",
-            str(label_folder),
-            "--as-of",
-            "2025-01-01",
-            "--out",
-            str(out),
-            "--window-days",
-            "20",
-            "--waiting-days",
-            "20",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert out.read_text().splitlines()[1] == "r1,1,1,1"
-
+    assert labels("2025-01-01", "--window-days", "20", "--waiting-days", "20")[0] == "r1,1,1,1"
     # and eligibility moves with them: r1 + 40 days = 2020-02-10
-    result = runner.invoke(
-        main,
-        [
-            "labels",
-            str(label_folder),
-            "--as-of",
-            "2020-02-10",
-            "--out",
-            str(out),
-            "--window-days",
-            "20",
-            "--waiting-days",
-            "20",
-        ],
-    )
-    assert out.read_text().splitlines()[1:] == ["r1,1,1,", "r2,,,"]
+    assert labels("2020-02-10", "--window-days", "20", "--waiting-days", "20") == ["r1,1,1,", "r2,,,"]
 
 
 @pytest.mark.parametrize(

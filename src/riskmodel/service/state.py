@@ -466,19 +466,21 @@ class ServiceState:
             except Exception as exc:  # noqa: BLE001  (the futures carry it; the thread must live on)
                 logger.error("scoring thread: unexpected %s\n%s", type(exc).__name__, _stack(exc))
 
-    def submit(self, authorization: str | None, releases: Any) -> Future:
+    def submit(self, authorization: str | None, releases: Any, *, key: ApiKey | None = None) -> Future:
         """Queue one scoring request; the future gives its :class:`ScoredRequest`.
 
         The future fails with :class:`ServiceError` only: 401/403/422/503 when the request
         is refused, 500 (this request only) for a failure that is not its input's. Used
-        by the HTTP endpoint, which awaits it.
+        by the HTTP endpoint, which awaits it; it has already checked the key (before
+        reading the body) and passes it as ``key``, so the scoring thread does not read
+        it again.
         """
         if self._scorer is None:
             with self._scorer_lock:
                 if self._scorer is None:
                     self._scorer = threading.Thread(target=self._run_scorer, name="riskmodel-scorer", daemon=True)
                     self._scorer.start()
-        job = _Job(releases=releases, future=Future(), authorization=authorization)
+        job = _Job(releases=releases, future=Future(), authorization=authorization, key=key)
         self._jobs.put(job)
         return job.future
 
