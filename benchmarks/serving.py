@@ -43,12 +43,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 
+#: Issue 16's targets (this 2-core machine).
 TARGETS = {
-    "p50_ms": 10.0,
-    "p99_ms": 50.0,
+    "p50_ms": 3.0,
+    "p99_ms": 15.0,
     "vs_mlflow": 2.0,
-    "releases_per_s_500": 20_000.0,
-    "ready_s": 10.0,
+    "releases_per_s_500": 40_000.0,
+    "ready_s": 10.0,  # with a cold compile cache (``<home>/compiled/`` deleted)
+    "ready_warm_s": 5.0,  # with a warm one
 }
 
 
@@ -324,7 +326,11 @@ def write_report(
         "",
         "| start-up to ready | seconds |",
         "|---|---:|",
-        *(f"| riskmodel service, start {i + 1}{' (first)' if i == 0 else ''} | {s:.2f} |" for i, s in enumerate(ready)),
+        *(
+            f"| riskmodel service, start {i + 1}"
+            f"{' (cold compile cache: `compiled/` deleted)' if i == 0 else ' (warm compile cache)'} | {s:.2f} |"
+            for i, s in enumerate(ready)
+        ),
         f"| mlflow models serve | {mlflow_ready:.2f} |",
         "",
         "## Against the targets",
@@ -342,8 +348,10 @@ def write_report(
         f"| 500 per request ≥ {TARGETS['releases_per_s_500']:,.0f} releases/s"
         f" | {max(big.releases_per_s, big_conc.releases_per_s):,.0f}"
         f" | {verdict(max(big.releases_per_s, big_conc.releases_per_s) >= TARGETS['releases_per_s_500'])} |",
-        f"| ready ≤ {TARGETS['ready_s']:g} s | {max(ready):.2f} s (slowest start)"
-        f" | {verdict(max(ready) <= TARGETS['ready_s'])} |",
+        f"| ready ≤ {TARGETS['ready_s']:g} s with a cold compile cache | {ready[0]:.2f} s"
+        f" | {verdict(ready[0] <= TARGETS['ready_s'])} |",
+        f"| ready ≤ {TARGETS['ready_warm_s']:g} s with a warm compile cache | {max(ready[1:] or [float('nan')]):.2f} s"
+        f" (slowest warm start) | {verdict(bool(ready[1:]) and max(ready[1:]) <= TARGETS['ready_warm_s'])} |",
         "",
         "Notes:",
         "",
@@ -363,6 +371,24 @@ def write_report(
     text = "\n".join(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    figures = {
+        "phases": {
+            f.label: {
+                "requests": len(f.latencies),
+                "p50_ms": f.q(0.5),
+                "p99_ms": f.q(0.99),
+                "requests_per_s": f.requests_per_s,
+                "releases_per_s": f.releases_per_s,
+                "failed": f.failures,
+            }
+            for f in (seq, conc, big, big_conc, m_seq, m_conc)
+        },
+        "vs_mlflow": {"sequential": ratio_seq, f"{args.clients}_clients": ratio_conc},
+        "ready_s": {"cold_compile_cache": ready[0], "warm_compile_cache": ready[1:], "mlflow": mlflow_ready},
+        "machine": machine,
+        "command": command,
+    }
+    path.with_suffix(".json").write_text(json.dumps(figures, indent=2) + "\n")
     return text
 
 
@@ -435,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         ready = []
         for i in range(args.starts):
             port = free_port()
+            if i == 0:  # the first start compiles the trees: a cold cache
+                shutil.rmtree(home / "compiled", ignore_errors=True)
             server = start(
                 "riskmodel",
                 [*riskmodel_command(), "serve", "--port", str(port), "--workers", str(args.workers)],

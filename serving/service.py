@@ -8,12 +8,15 @@ be reached (no request could be scored then).
 
 Every request passes two guards first (:mod:`riskmodel.service.http`): a body over
 ``RISKMODEL_MAX_BODY_BYTES`` (default 10 MiB) is refused with 413 before it is read, and
-every answer is counted by route template (any other path under one label). ``/score``
+every answer gets a request id (its ``X-Request-Id`` header, on every log line written for
+it), one access-log line and its counts by route template (any other path under one
+label; the series are listed in :class:`riskmodel.service.http.RequestMetrics`). ``/score``
 then checks the caller's key before it parses the body (a bad body without a key gets
 401), reads the body (:func:`riskmodel.service.schema.read_score_body`: 400 when it is not
 JSON, 422 for a wrong shape or a key named twice), and queues it. Every refusal is
 ``{"error", "problems": [{"field", "rule"}]}`` and is logged as one line naming fields and
-rules, never the values sent.
+rules, never the values sent. Logs are text, or one JSON object per line with
+``RISKMODEL_LOG_FORMAT=json`` (:mod:`riskmodel.logs`).
 
 Several worker processes (``RISKMODEL_SERVE_WORKERS``, default 2: one Python process
 uses one core for its pandas work). ``/reload`` loads the new champions in the worker it
@@ -45,9 +48,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
+from riskmodel import logs
+from riskmodel.logs import REQUEST_ID
 from riskmodel.records.audit import ApiKey
+from riskmodel.records.decisions import DECISIONS, OVERRIDE_REASONS, decisions_csv
+from riskmodel.service.auth import permit
 from riskmodel.service.http import BodyLimit, RequestMetrics, RouteMetrics
+from riskmodel.service.panel import bind as bind_panel
+from riskmodel.service.panel import router as panel_router
 from riskmodel.service.schema import error_responses, read_score_body, score_record_schema, score_request_schema
 from riskmodel.service.state import AUDIT_KINDS, ServiceError, ServiceState
 from riskmodel.settings import Settings
@@ -55,6 +65,8 @@ from riskmodel.settings import Settings
 logger = logging.getLogger("riskmodel.serving")
 
 api = FastAPI(title="riskmodel")
+#: The panel's workspace: server-rendered pages under /panel/ (not in the OpenAPI document).
+api.include_router(panel_router, prefix="/panel")
 
 #: Worker processes (each loads the champions: about 0.4 GB each).
 WORKERS = int(os.environ.get("RISKMODEL_SERVE_WORKERS", "2"))
@@ -62,8 +74,11 @@ WORKERS = int(os.environ.get("RISKMODEL_SERVE_WORKERS", "2"))
 #: The routes metrics are labelled with (any other path is counted as "other").
 ROUTES = ("/score", "/reload", "/model", "/audit", "/metrics", "/healthz", "/livez", "/readyz")
 ROUTES += ("/docs.json", "/schema.json", "/", "/static_content/*")
+ROUTES += ("/panel/*",)
+ROUTES += ("/decisions",)
 
 _JSON = "application/json"
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def _describe(exc: ServiceError) -> str:
@@ -94,7 +109,13 @@ async def _invalid_parameters(request: Request, exc: RequestValidationError) -> 
 async def _not_served(request: Request, exc: HTTPException) -> JSONResponse:
     """Unknown paths (404) and methods (405) in the service's error shape."""
     error = ServiceError(exc.status_code, f"{request.method}: {str(exc.detail).lower()}")
-    return _refusal(request, error, headers=exc.headers)  # a 405 keeps its Allow header
+    headers = exc.headers
+    if exc.status_code == 405:  # Starlette's Allow names one route's methods: name every route's of this path
+        methods = [
+            m for m in _METHODS if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in api.routes)
+        ]
+        headers = {**(headers or {}), "Allow": ", ".join(methods)} if methods else headers
+    return _refusal(request, error, headers=headers)  # a 405 keeps its Allow header
 
 
 def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +147,74 @@ _AUDIT_RECORDS = {
         },
     },
 }
+_SCORES_SEEN = {
+    "type": "object",
+    "description": "The score the panel saw (a /score record will do; only the score fields are kept)",
+}
+_DECISION_FIELDS = {
+    "release_id": {"type": "string", "minLength": 1, "maxLength": 200},
+    "person_id": {"type": "string", "minLength": 1, "maxLength": 200},
+    "decision": {
+        "type": "string",
+        "enum": list(DECISIONS),
+        "description": "adopt onto the IOM cohort, not now, or refer to another service",
+    },
+    "reason_code": {
+        "type": "string",
+        "nullable": True,
+        "enum": [*OVERRIDE_REASONS, None],
+        "description": "Required for a decision against the band (not adopting a high or very high, adopting a low)",
+    },
+    "reason_text": {
+        "type": "string",
+        "nullable": True,
+        "maxLength": 2000,
+        "description": "The reason in words; required for a decision against the band",
+    },
+    "replaces": {
+        "type": "string",
+        "nullable": True,
+        "description": "The decision this one changes (the release's latest); required when the release has one",
+    },
+    "month": {
+        "type": "string",
+        "nullable": True,
+        "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$",
+        "description": "The monthly list",
+    },
+    "model_versions": {"type": "object", "nullable": True, "additionalProperties": {"type": "string"}},
+}
+_DECISION_REQUEST = {
+    "type": "object",
+    "required": ["release_id", "person_id", "decision"],
+    "additionalProperties": False,
+    "properties": {
+        **_DECISION_FIELDS,
+        "scores_seen": {
+            **_SCORES_SEEN,
+            "type": "object",
+            "nullable": True,
+            "description": _SCORES_SEEN["description"]
+            + "; without it, the release's latest score answered by this service is taken",
+        },
+    },
+}
+_DECISION = {
+    "type": "object",
+    "required": ["decision_id", "release_id", "decision", "override", "decided_by", "decided_at"],
+    "properties": {
+        **_DECISION_FIELDS,
+        "decision_id": {"type": "string"},
+        "decision_words": {"type": "string"},
+        "override": {"type": "boolean", "description": "A decision against the band"},
+        "reason_words": {"type": "string", "nullable": True},
+        "decided_by": {"type": "string", "description": "The deciding key's id"},
+        "decided_by_label": {"type": "string"},
+        "role": {"type": "string"},
+        "decided_at": {"type": "string", "description": "When (ISO 8601, UTC)"},
+        "scores_seen": _SCORES_SEEN,
+    },
+}
 
 _SCORE_DOC = {
     "requestBody": {"required": True, "content": {_JSON: {"schema": score_request_schema()}}},
@@ -140,15 +229,31 @@ _SCORE_ANSWERS = {
 
 
 @bentoml.asgi_app(api, path="/")
-@bentoml.service(name="riskmodel", workers=WORKERS, traffic={"timeout": 180}, metrics={"enabled": False})
+@bentoml.service(
+    name="riskmodel",
+    workers=WORKERS,
+    traffic={"timeout": 180},
+    metrics={"enabled": False},  # the service's own series (riskmodel.service.http.RequestMetrics)
+    logging={"access": {"enabled": False}},  # its own access log, with the request id (RouteMetrics)
+)
 class RiskService:
     """Scores releases with the champion models; authenticated and audited."""
 
     def __init__(self) -> None:
+        logs.configure(server=True)  # RISKMODEL_LOG_FORMAT: text, or one JSON object per line
         settings = Settings.from_env()
-        self.state = ServiceState(settings)
+        self.state = ServiceState(settings, metrics=METRICS)
+        bind_panel(api, self.state)
         self.worker = bentoml.server_context.worker_index or 1
         self.state.join_workers(settings.home / "serving", worker=self.worker, workers=WORKERS)
+        versions, generation = self.state.served()
+        logger.info(
+            "worker %d of %d serving %s",
+            self.worker,
+            WORKERS,
+            self.state.describe(),
+            extra={"worker": self.worker, "champions": versions, "generation": generation},
+        )
 
     def __is_ready__(self) -> bool:
         """``/readyz``: the champions are loaded and the audit store answers (see :meth:`ServiceState.ready`)."""
@@ -169,7 +274,9 @@ class RiskService:
         try:
             key = await self._authorize(request, "score")
             releases = read_score_body(await request.body())
-            scored = await asyncio.wrap_future(self.state.submit(authorization, releases, key=key))
+            scored = await asyncio.wrap_future(
+                self.state.submit(authorization, releases, key=key, request_id=REQUEST_ID.get())
+            )
         except ServiceError as exc:
             return _refusal(request, exc)
         return Response(
@@ -230,6 +337,83 @@ class RiskService:
         except ServiceError as exc:
             return _refusal(request, exc)
 
+    @api.post(
+        "/decisions",
+        response_model=None,
+        status_code=201,
+        responses={
+            201: _answer("The decision as recorded (in the audit chain)", _DECISION),
+            **error_responses(400, 401, 403, 413, 422, 503),
+        },
+        openapi_extra={"requestBody": {"required": True, "content": {_JSON: {"schema": _DECISION_REQUEST}}}},
+    )
+    async def record_decision(self, request: Request) -> Response:
+        """Record the panel's decision about one person (panel only); append-only.
+
+        A decision against the band needs ``reason_code`` and ``reason_text``; a change
+        names the decision it ``replaces``. The decision keeps who made it, when, and the
+        score and model versions the panel saw.
+        """
+        try:
+            key = await self._authorize(request, "decide")
+            body = self.state.read_json(await request.body())
+            recorded = await anyio.to_thread.run_sync(self.state.record_decision, key, body)
+        except ServiceError as exc:
+            return _refusal(request, exc)
+        return JSONResponse(recorded, status_code=201)
+
+    @api.get(
+        "/decisions",
+        response_model=None,
+        responses={
+            200: {
+                "description": "The decisions log, newest first (replaced decisions included)",
+                "content": {
+                    _JSON: {"schema": {"type": "array", "items": _DECISION}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            **error_responses(401, 403, 413, 422, 503),
+        },
+    )
+    def decisions(
+        self,
+        request: Request,
+        month: str | None = None,
+        decision: str | None = None,
+        override: bool | None = None,
+        release_id: str | None = None,
+        person_id: str | None = None,
+        limit: int = 100,
+        format: str = "json",  # noqa: A002  (the query parameter's name)
+    ) -> list[dict[str, Any]] | Response:
+        """The panel's decisions, newest first (panel, operator, auditor); ``format=csv`` (operator, auditor).
+
+        Filters: ``month`` (YYYY-MM, the monthly list), ``decision``, ``override`` (true:
+        decisions against the band), ``release_id``, ``person_id``; ``limit`` (1 to 10000).
+        """
+        try:
+            if format not in ("json", "csv"):
+                rule = "must be json or csv"
+                raise ServiceError(422, f"format: {rule}", problems=[{"field": "format", "rule": rule}])
+            key = self.state.authorize(request.headers.get("authorization"), "decisions")
+            if format == "csv":
+                permit(key, "export")
+            found = self.state.decisions(
+                month=month,
+                decision=decision,
+                override=override,
+                release_id=release_id,
+                person_id=person_id,
+                limit=limit,
+            )
+        except ServiceError as exc:
+            return _refusal(request, exc)
+        if format == "csv":
+            headers = {"Content-Disposition": 'attachment; filename="decisions.csv"'}
+            return Response(decisions_csv(found), media_type="text/csv; charset=utf-8", headers=headers)
+        return [d.to_json() for d in found]
+
     @api.get(
         "/metrics",
         response_model=None,
@@ -239,12 +423,16 @@ class RiskService:
         },
     )
     async def metrics(self, request: Request) -> Response:
-        """Request counts and durations by route template (operator only)."""
+        """Prometheus series (operator only): requests, scored releases, audit failures, champions.
+
+        See :class:`riskmodel.service.http.RequestMetrics` for the series.
+        """
         try:
             await self._authorize(request, "metrics")
         except ServiceError as exc:
             return _refusal(request, exc)
-        text = await anyio.to_thread.run_sync(METRICS.render)
+        versions, generation = self.state.served()
+        text = await anyio.to_thread.run_sync(lambda: METRICS.render(champions=versions, generation=generation))
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

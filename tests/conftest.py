@@ -104,6 +104,8 @@ def isolated_home(tmp_path_factory, monkeypatch):
 TEST_CONFIG = {
     "n_boot": 20,
     "params": {"default": {"n_estimators": 120, "learning_rate": 0.08}},
+    # one evaluation period a year: a quarter's would fit four times as often (see tests/training)
+    "split": {"evaluation_period": "year"},
     "gates": {
         "min_auc": 0.55,
         "calibration_slope": [0.5, 2.0],
@@ -113,6 +115,12 @@ TEST_CONFIG = {
         "max_calibration_gap": 0.5,
         "max_false_positive_rate_gap": 0.6,
         "max_false_negative_rate_gap": 0.6,
+        "max_observed_to_expected_gap": 0.6,
+        # a cohort of a few thousand has few harm positives per ethnic group: judge rates on fewer
+        "min_group_size": 30,
+        "min_group_positives": 10,
+        "min_group_negatives": 10,
+        "min_group_selected": 10,
     },
 }
 

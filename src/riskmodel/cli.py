@@ -119,14 +119,50 @@ def main() -> None:
     help="Output folder (default RISKMODEL_HOME/data/synthetic).",
 )
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-def synth(people: int, seed: int, out_dir: Path | None, fmt: str) -> None:
-    """Write a synthetic historic cohort: releases, reoffences and truth."""
-    from riskmodel.data.synth import format_summary, generate_cohort, summarise, write_cohort
+@click.option(
+    "--panel-start",
+    default=None,
+    metavar="DATE",
+    help="Simulate an IOM panel deciding every release from this date, and write its decisions table.",
+)
+@click.option(
+    "--panel-capacity",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="People the simulated panel adopts each month (the top OGRS3 two-year probabilities).",
+)
+@click.option(
+    "--iom-effect",
+    type=click.FloatRange(min=0.0, max=1.0, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Adoption multiplies the person's reoffending rate by 1 - this (kept in truth).",
+)
+def synth(
+    people: int,
+    seed: int,
+    out_dir: Path | None,
+    fmt: str,
+    panel_start: str | None,
+    panel_capacity: int,
+    iom_effect: float,
+) -> None:
+    """Write a synthetic historic cohort: releases, reoffences and truth (and decisions, with a panel)."""
+    from riskmodel.data.synth import PanelSimulation, format_summary, generate_cohort, summarise, write_cohort
 
     out_dir = out_dir or _settings().data_dir / "synthetic"
-    cohort = generate_cohort(people, seed=seed)
+    start = _date(panel_start, "--panel-start")
+    panel = PanelSimulation(start, panel_capacity, iom_effect) if start else None
+    cohort = generate_cohort(people, seed=seed, panel=panel)
     paths = write_cohort(cohort, out_dir, fmt=fmt)
     click.echo(format_summary(summarise(cohort)))
+    if cohort.decisions is not None:
+        adopted = int((cohort.decisions["decision"] == "adopt").sum())
+        click.echo(
+            f"panel from {start}: {len(cohort.decisions)} releases decided, {adopted} adopted"
+            f" ({panel_capacity} a month by OGRS3); true effect of adoption: {iom_effect:.0%} fewer offences"
+        )
     click.echo(f"extract date (as_of): {cohort.as_of.isoformat()}")
     for name, path in paths.items():
         click.echo(f"wrote {name}: {path}")
@@ -201,7 +237,7 @@ def labels(
 ) -> None:
     """Derive reoffence, frequency and harm labels for every release in FOLDER."""
     from riskmodel.data.contract import ContractError, load_cohort
-    from riskmodel.data.labels import derive_labels
+    from riskmodel.data.labels import check_as_of, derive_labels
 
     as_of_date = _date(as_of, "--as-of")
     config = _label_config(window_days, harm_window_days, waiting_days)
@@ -210,6 +246,10 @@ def labels(
     except ContractError as exc:
         raise click.ClickException(str(exc)) from exc
     _report_rows(cohort, rejects_path or _rejects_beside(out_path))
+    try:
+        check_as_of(cohort.releases.data, cohort.reoffences.data, as_of=as_of_date)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     table = derive_labels(cohort.releases.data, cohort.reoffences.data, as_of=as_of_date, config=config)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_path, index=False)
@@ -227,8 +267,9 @@ def labels(
 @rejects_option("OUT's name + .rejects.csv")
 @drop_identifiers_option
 def ogrs3_command(folder: Path, out_path: Path, rejects_path: Path | None, drop_identifiers: bool) -> None:
-    """Score FOLDER's releases with the OGRS3 reference formula."""
+    """Score FOLDER's releases with the OGRS3 reference formula, and ARP (its successor) beside it."""
     from riskmodel.data.contract import ContractError, find_table, read_table, validate_releases
+    from riskmodel.modelling.arp import arp
     from riskmodel.modelling.ogrs3 import ogrs3
 
     try:
@@ -238,13 +279,15 @@ def ogrs3_command(folder: Path, out_path: Path, rejects_path: Path | None, drop_
     except ContractError as exc:
         raise click.ClickException(str(exc)) from exc
     _report_rows(table, rejects_path or _rejects_beside(out_path))
-    scores = ogrs3(table.data)
+    scores = ogrs3(table.data).join(arp(table.data))
     scores.insert(0, "release_id", table.data["release_id"])
     out_path.parent.mkdir(parents=True, exist_ok=True)
     scores.to_csv(out_path, index=False)
     click.echo(
         f"ogrs3: {int(scores['ogrs3_1y'].notna().sum())} scored,"
-        f" {int(scores['ogrs3_1y'].isna().sum())} unavailable; wrote {out_path}"
+        f" {int(scores['ogrs3_1y'].isna().sum())} unavailable;"
+        f" arp: {int(scores['arp_2y'].notna().sum())} scored,"
+        f" {int(scores['arp_2y'].isna().sum())} unavailable; wrote {out_path}"
     )
 
 
@@ -254,7 +297,7 @@ def split_table(split: dict[str, object]) -> list[str]:
         f"split (test from {split.get('test_from', '-')}):",
         f"  {'part':<12}{'rows':>8}  {'first':<12}last",
     ]
-    for part in ("train", "validation", "calibration", "test"):
+    for part in ("train", "validation", "calibration", "test", "refit"):
         if f"{part}_rows" in split:
             first, last = split.get(f"{part}_first", "-"), split.get(f"{part}_last", "-")
             lines.append(f"  {part:<12}{split[f'{part}_rows']!s:>8}  {first!s:<12}{last!s:<12}".rstrip())
@@ -282,11 +325,15 @@ def _train_and_report(
     test_from: date | None = None,
     drop_identifiers: bool = False,
     reuse: bool = False,
+    run_name: str | None = None,
+    register_duplicate: bool = True,
 ) -> bool:
     """Report the contract's findings on ``data``, then train, log and register (``train``, ``demo``).
 
     With ``reuse`` (``demo``), nothing is trained when the champions were trained on the
-    same tables and configuration; returns whether it trained.
+    same tables and configuration; returns whether it trained. Without
+    ``register_duplicate`` (``train``'s default), nothing is trained when every target
+    already has a version trained on them.
     """
     from riskmodel.data.contract import ContractError
     from riskmodel.modelling.workflow import (
@@ -312,14 +359,54 @@ def _train_and_report(
         versions = ", ".join(f"{t} v{v}" for t, v in reused.items())
         click.echo(f"the champions ({versions}) were trained on these tables and this configuration: reused")
         return False
+    if not register_duplicate and _identical_versions(
+        settings, cohort, as_of=as_of, config=config, test_from=test_from
+    ):
+        return False
     try:
         run = train_and_register(
-            cohort, settings=settings, as_of=as_of, config=config, truth=read_truth(data), test_from=test_from
+            cohort,
+            settings=settings,
+            as_of=as_of,
+            config=config,
+            truth=read_truth(data),
+            test_from=test_from,
+            run_name=run_name,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     _print_training(run.result, run.versions)
+    _print_run_id()
     return True
+
+
+def _identical_versions(
+    settings: Settings, cohort: Cohort, *, as_of: date, config: TrainConfig, test_from: date | None
+) -> bool:
+    """Say so and answer True when every target has a version trained on these tables and this configuration."""
+    from riskmodel.modelling.registry import config_hash, model_name, trained_versions
+    from riskmodel.modelling.train import data_fingerprint
+
+    fingerprint = data_fingerprint(cohort.releases.data, cohort.reoffences.data)
+    digest = config_hash(config, as_of=as_of, test_from=test_from)
+    found = trained_versions(settings, fingerprint=fingerprint, config_digest=digest)
+    if found is None:
+        return False
+    same = ", ".join(f"version {v} of {model_name(t)}" for t, v in found.items())
+    click.echo(
+        f"identical to {same} (same data fingerprint {fingerprint[:12]} and configuration): not registered"
+        " (use --register-duplicate to register anyway)"
+    )
+    return True
+
+
+def _print_run_id() -> None:
+    """The MLflow run id of the training just logged (to find it in the UI or with ``mlflow runs describe``)."""
+    import mlflow
+
+    run = mlflow.last_active_run()
+    if run is not None:
+        click.echo(f"MLflow run {run.info.run_id} ({run.info.run_name})")
 
 
 @main.command()
@@ -339,6 +426,14 @@ def _train_and_report(
 @config_option("YAML configuration (defaults: training/config.yaml).")
 @label_options
 @drop_identifiers_option
+@click.option(
+    "--run-name", default=None, help='MLflow run name [default: "train as_of DATE" and the data fingerprint\'s start].'
+)
+@click.option(
+    "--register-duplicate",
+    is_flag=True,
+    help="Train and register even when every target has a version trained on the same data and configuration.",
+)
 def train(
     data: Path,
     as_of: str,
@@ -348,6 +443,8 @@ def train(
     harm_window_days: int | None,
     waiting_days: int | None,
     drop_identifiers: bool,
+    run_name: str | None,
+    register_duplicate: bool,
 ) -> None:
     """Train the reoffence, harm and frequency models and register them as candidates.
 
@@ -380,8 +477,29 @@ def train(
         raise click.ClickException(f"configuration: {exc}") from exc
     as_of_date, test_from_date = _date(as_of, "--as-of"), _date(test_from, "--test-from")
     _train_and_report(
-        _settings(), data, as_of=as_of_date, config=config, test_from=test_from_date, drop_identifiers=drop_identifiers
+        _settings(),
+        data,
+        as_of=as_of_date,
+        config=config,
+        test_from=test_from_date,
+        drop_identifiers=drop_identifiers,
+        run_name=run_name,
+        register_duplicate=register_duplicate,
     )
+
+
+accept_small_evaluation_option = click.option(
+    "--accept-small-evaluation",
+    is_flag=True,
+    help="Accept a candidate evaluated on fewer releases or events than the gates ask (recorded).",
+)
+accept_unaudited_option = click.option(
+    "--accept-unaudited",
+    "accept_unaudited",
+    multiple=True,
+    type=click.Choice(["ethnicity", "age_band"]),
+    help="Accept that fairness by this grouping cannot be computed (repeatable; recorded).",
+)
 
 
 @main.command()
@@ -393,16 +511,37 @@ def train(
     type=click.Choice(["reoffence", "harm", "frequency"]),
     help="Targets to promote (default all).",
 )
-def promote(config_path: Path | None, targets: tuple[str, ...]) -> None:
-    """Move the champion alias to the candidates if every gate passes."""
+@accept_small_evaluation_option
+@accept_unaudited_option
+def promote(
+    config_path: Path | None, targets: tuple[str, ...], accept_small_evaluation: bool, accept_unaudited: tuple[str, ...]
+) -> None:
+    """Move the champion alias to the candidates if every gate passes.
+
+    Every gate prints its figure and allowance. A candidate evaluated on too few releases,
+    or whose fairness by a grouping cannot be computed, is refused unless accepted
+    (--accept-small-evaluation, --accept-unaudited GROUPING); an acceptance is recorded on
+    the champion's version in MLflow (who, when, which rule, the figures), in the audit
+    trail, on GET /model, in the model card and in the monthly report.
+    """
     from riskmodel.modelling.config import load_config
     from riskmodel.modelling.registry import promote as promote_candidates
-    from riskmodel.reporting.batch import operator_name
+    from riskmodel.records.audit import AuditStore, AuditUnavailable
 
     gates = load_config(config_path).gates
-    decision = promote_candidates(
-        _settings(), targets=targets or ("reoffence", "harm", "frequency"), gates=gates, operator=operator_name()
-    )
+    settings = _settings()
+    try:
+        decision = promote_candidates(
+            settings,
+            targets=targets or ("reoffence", "harm", "frequency"),
+            gates=gates,
+            operator=_operator(),
+            accept_small_evaluation=accept_small_evaluation,
+            accept_unaudited=accept_unaudited,
+            store=AuditStore(settings.audit_url),
+        )
+    except (LookupError, AuditUnavailable) as exc:
+        raise click.ClickException(str(exc)) from exc
     for line in decision.checks:
         click.echo(line)
     if not decision.passed:
@@ -412,6 +551,18 @@ def promote(config_path: Path | None, targets: tuple[str, ...]) -> None:
         sys.exit(1)
     promoted = ", ".join(f"{t} v{v}" for t, v in decision.promoted.items()) or "nothing new"
     click.echo(f"champion: {promoted}")
+    for result in decision.acceptances:
+        if result.target in decision.promoted:
+            click.echo(f"recorded acceptance: {result.target} {result.accepted} by {_operator()}")
+
+
+def _operator() -> str:
+    """Who runs a promotion: ``RISKMODEL_USER``, else the OS user."""
+    import os
+
+    from riskmodel.reporting.batch import operator_name
+
+    return os.environ.get("RISKMODEL_USER", "").strip() or operator_name()
 
 
 def serving_dir() -> Path:
@@ -454,16 +605,80 @@ def serve_command(port: int, host: str) -> list[str]:
     help="Worker processes [default: RISKMODEL_SERVE_WORKERS or 2].",
 )
 def serve(port: int, host: str, workers: int | None) -> None:
-    """Serve the champion models over HTTP (BentoML): /score, /model, /reload, /audit."""
+    """Serve the champion models over HTTP (BentoML): /score, /model, /reload, /audit.
+
+    Before any worker starts, the stores are prepared once, here (the MLflow store's
+    tables and the audit schema: workers starting together would otherwise race to
+    create them), and a home without a champion for every target is refused with the
+    commands to run (exit 2) instead of workers failing and restarting.
+    """
     import os
 
     settings = _settings()
+    versions = prepare_serving(settings)
     env = {**os.environ, "RISKMODEL_HOME": str(settings.home)}
     if workers is not None:
         env["RISKMODEL_SERVE_WORKERS"] = str(workers)
     env.setdefault("BENTOML_HOME", str(settings.home / "bentoml"))
-    click.echo(f"serving on http://{host}:{port} (models from {settings.tracking_uri})")
+    from riskmodel.logs import safe_url
+
+    served = ", ".join(f"{target} v{version}" for target, version in versions.items())
+    click.echo(
+        f"serving on http://{host}:{port}: champions {served} from {safe_url(settings.tracking_uri)};"
+        f" audit records to {safe_url(settings.audit_url)}"
+    )
     os.execvpe(sys.executable, serve_command(port, host), env)
+
+
+#: What ``riskmodel serve`` says on a home without champions.
+NO_CHAMPION_HINT = (
+    "run `riskmodel train --data DIR --as-of DATE && riskmodel promote` first"
+    " (or `riskmodel demo` for the synthetic cohort)"
+)
+
+
+def prepare_serving(settings: Settings) -> dict[str, str]:
+    """Prepare the stores for the service's workers, once; the champion versions it will serve.
+
+    Opens the MLflow store (creating or upgrading its tables) and creates the audit
+    schema, in this one process, so that workers starting together never race to.
+    An audit database that cannot be reached now is not fatal: the service starts,
+    is not ready and answers 503 until it can be written.
+
+    Raises
+    ------
+    SystemExit
+        Exit 2, with one message naming the targets without a champion and what to run.
+    """
+    import logging
+
+    from riskmodel.logs import safe_url
+    from riskmodel.modelling.registry import champions_state
+    from riskmodel.records.audit import AuditStore, AuditUnavailable, SchemaOutdated
+
+    # MLflow says at INFO that it creates or upgrades its tables: not the operator's concern here
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    states = champions_state(settings)
+    missing = [state.target for state in states if not state.version]
+    if missing:
+        click.echo(
+            f"riskmodel serve: no champion for {', '.join(missing)} in {safe_url(settings.tracking_uri)}: "
+            + NO_CHAMPION_HINT,
+            err=True,
+        )
+        sys.exit(2)
+    store = AuditStore(settings.audit_url)
+    try:
+        store.create_schema()
+    except SchemaOutdated as exc:  # an earlier version's database: never serve (nor write) it as it is
+        click.echo(f"riskmodel serve: {exc}", err=True)
+        sys.exit(2)
+    except AuditUnavailable as exc:
+        click.echo(f"warning: {exc}; the service answers 503 until it can be written", err=True)
+    finally:
+        store.engine.dispose()
+    return {state.target: state.version for state in states}
 
 
 @main.group()
@@ -539,7 +754,17 @@ def champion_show() -> None:
 @click.option("--reason", required=True, help="Why (recorded in MLflow and the audit trail).")
 @click.option("--force", is_flag=True, help="Set it even when a gate fails (recorded as forced).")
 @config_option("YAML configuration holding the gates.")
-def champion_set(target: str, version: int, reason: str, force: bool, config_path: Path | None) -> None:
+@accept_small_evaluation_option
+@accept_unaudited_option
+def champion_set(
+    target: str,
+    version: int,
+    reason: str,
+    force: bool,
+    config_path: Path | None,
+    accept_small_evaluation: bool,
+    accept_unaudited: tuple[str, ...],
+) -> None:
     """Make a version the target's champion (a rollback) if its gates pass.
 
     The version's own absolute and fairness gates are checked (--force sets it anyway,
@@ -549,7 +774,6 @@ def champion_set(target: str, version: int, reason: str, force: bool, config_pat
     from riskmodel.modelling.config import load_config
     from riskmodel.modelling.registry import set_champion
     from riskmodel.records.audit import AuditStore, AuditUnavailable
-    from riskmodel.reporting.batch import operator_name
 
     if not reason.strip():
         raise click.ClickException("--reason: say why the champion changes (it is recorded)")
@@ -560,10 +784,12 @@ def champion_set(target: str, version: int, reason: str, force: bool, config_pat
             target,
             str(version),
             reason=reason.strip(),
-            operator=operator_name(),
+            operator=_operator(),
             force=force,
             gates=load_config(config_path).gates,
             store=AuditStore(settings.audit_url),
+            accept_small_evaluation=accept_small_evaluation,
+            accept_unaudited=accept_unaudited,
         )
     except (LookupError, AuditUnavailable) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -633,6 +859,61 @@ def audit_verify() -> None:
     for line in report.lines():
         click.echo(line, err=line.startswith("BROKEN"))
     if not report.intact:
+        sys.exit(1)
+
+
+@main.group()
+def db() -> None:
+    """The audit database's schema (Alembic): `db upgrade` after installing a new version, `db current`."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the audit database in place to this version's schema, keeping its records.
+
+    A database made by a version before migrations is adopted as it is. Safe to run
+    again (nothing to do) and while nothing else writes; exit 2 when the database cannot
+    be reached or upgraded (then nothing was changed).
+    """
+    from riskmodel.logs import safe_url
+    from riskmodel.records.audit import AuditStore, AuditUnavailable
+
+    settings = _settings()
+    store = AuditStore(settings.audit_url)
+    try:
+        before, after = store.upgrade()
+    except AuditUnavailable as exc:
+        error = click.ClickException(str(exc))
+        error.exit_code = 2
+        raise error from exc
+    finally:
+        store.engine.dispose()
+    where = safe_url(settings.audit_url)
+    if before == after:
+        click.echo(f"audit database {where} is at revision {after}: nothing to upgrade")
+    else:
+        click.echo(f"audit database {where} upgraded from revision {before or '(before migrations)'} to {after}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """The audit database's schema revision and this version's; exit 1 when they differ (run `db upgrade`)."""
+    from riskmodel.logs import safe_url
+    from riskmodel.records.audit import AuditStore, AuditUnavailable
+
+    settings = _settings()
+    store = AuditStore(settings.audit_url)
+    try:
+        current, head = store.revision()
+    except AuditUnavailable as exc:
+        error = click.ClickException(str(exc))
+        error.exit_code = 2
+        raise error from exc
+    finally:
+        store.engine.dispose()
+    click.echo(f"audit database {safe_url(settings.audit_url)}: revision {current or '(none)'}; this version: {head}")
+    if current != head:
+        click.echo("run `riskmodel db upgrade` to upgrade it", err=True)
         sys.exit(1)
 
 
@@ -713,7 +994,23 @@ def score_batch(
         raise click.ClickException(str(exc)) from exc
     _echo_batch(result)
     if report is not None:
-        write_report(result, champions, report, month=month)
+        import os
+
+        from riskmodel.records.audit import AuditUnavailable
+        from riskmodel.reporting.report import previous_list_decisions
+
+        capacity = result.capacity or champions.scoring.capacity
+        try:  # how many of the previous list have a panel decision (the report says so)
+            previous = previous_list_decisions(AuditStore(settings.audit_url), capacity=capacity)
+        except AuditUnavailable:
+            previous = None
+        base_url = os.environ.get("RISKMODEL_PANEL_BASE_URL") or None  # each person links to their page
+        from riskmodel.reporting.impact_run import latest_summary
+
+        impact = latest_summary(settings)  # the last `riskmodel impact`, shown once enough decisions matured
+        write_report(
+            result, champions, report, month=month, panel_base_url=base_url, previous_list=previous, impact=impact
+        )
         click.echo(f"report: {report}")
     return result
 
@@ -913,7 +1210,8 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
     click.echo(
         f"[5/5] panel API key {key_id} created. Try:\n"
         f"  curl -s -X POST http://127.0.0.1:{port}/score -H 'Authorization: Bearer {key}'"
-        f" -H 'Content-Type: application/json' -d @{month_dir / 'example_request.json'}"
+        f" -H 'Content-Type: application/json' -d @{month_dir / 'example_request.json'}\n"
+        f"  or open the panel's workspace at http://127.0.0.1:{port}/panel/ and sign in with the key {key}"
     )
     example = latest.head(1).assign(release_date=latest.head(1)["release_date"].dt.strftime("%Y-%m-%d"))
     (month_dir / "example_request.json").write_text('{"releases": ' + example.to_json(orient="records") + "}")
@@ -924,6 +1222,88 @@ def demo(people: int, seed: int, port: int, serve_after: bool) -> None:
         env.setdefault("BENTOML_HOME", str(settings.home / "bentoml"))
         click.echo(f"serving on http://127.0.0.1:{port} (Ctrl-C to stop)")
         os.execvpe(sys.executable, serve_command(port, "127.0.0.1"), env)
+
+
+@main.command()
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder with releases and reoffences as of --as-of (and maybe a decisions table).",
+)
+@click.option("--as-of", required=True, help="Extract date of the outcome data (YYYY-MM-DD).")
+@click.option(
+    "--decisions",
+    "decisions_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Decisions table, CSV or Parquet (default: DATA/decisions.*, else the workspace's decision log).",
+)
+@click.option(
+    "--scores",
+    "score_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Scores files with the expected counts (default: the batch outputs under RISKMODEL_HOME/reports/).",
+)
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the HTML page here."
+)
+@rejects_option("RISKMODEL_HOME/reports/impact/decisions_rejects.csv")
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples.")
+def impact(
+    data: Path,
+    as_of: str,
+    decisions_path: Path | None,
+    score_paths: tuple[Path, ...],
+    report: Path | None,
+    rejects_path: Path | None,
+    n_boot: int,
+) -> None:
+    """Did the panel's attention change reoffending? Observed against expected, adopted against not."""
+    from riskmodel.data.contract import ContractError
+    from riskmodel.reporting.impact_report import headline
+    from riskmodel.reporting.impact_run import run_impact
+
+    settings = _settings()
+    as_of_day = _date(as_of, "--as-of")
+    try:
+        run = run_impact(
+            settings,
+            data,
+            as_of=as_of_day,
+            decisions_path=decisions_path,
+            score_paths=list(score_paths),
+            n_boot=n_boot,
+            report=report,
+        )
+    except (ContractError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if run.decisions_table is not None:
+        _report_rows(run.decisions_table, rejects_path or settings.reports_dir / "impact" / "decisions_rejects.csv")
+    summary = run.summary
+    counts = summary["counts"]
+    click.echo(f"decisions: {run.decisions_source}")
+    click.echo(
+        f"decided releases {counts['decided']}: used {counts['used']} (adopted {counts['adopted']}, not adopted"
+        f" {counts['not_adopted']}); left out: unmatured {counts['unmatured']}, no expected count"
+        f" {counts['no_expected']}, unknown release {counts['unknown_release']}"
+    )
+    click.echo(f"expected counts: {summary['expected_source'] or 'none'}")
+    for name, group in summary["groups"].items():
+        if group["ratio"] is not None:
+            interval = f" [{group['low']:.2f}, {group['high']:.2f}]" if group["low"] is not None else ""
+            click.echo(
+                f"{name}: observed {group['observed']:.0f}, expected {group['expected']:.1f}, O/E {group['ratio']:.2f}"
+                + interval
+            )
+    click.echo(headline(summary))
+    for note in summary.get("notes", []):
+        click.echo(f"warning: {note}", err=True)
+    if run.run_id:
+        click.echo(f"logged to MLflow experiment 'impact', run {run.run_id}")
+    if report is not None:
+        click.echo(f"report: {report}")
 
 
 if __name__ == "__main__":  # pragma: no cover

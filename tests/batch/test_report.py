@@ -143,6 +143,16 @@ def test_the_list_is_the_top_of_the_ranking_in_order(run):
         assert text(row[2]) == f"{score['reoffence_probability']:.0%} {score['reoffence_band']}"
         assert text(row[3]) == f"{score['harm_probability']:.0%} {score['harm_band']}"
         assert text(row[4]) == f"{score['frequency_expected']:.1f}"
+        for cell, name in ((row[5], "ogrs3"), (row[6], "arp")):  # the two national scales, side by side
+            p2 = score[f"{name}_2y"]
+            assert text(cell) == ("" if pd.isna(p2) else f"{p2:.0%} {score[f'{name}_band']}")
+
+
+def test_the_list_shows_ogrs3_and_arp_headed_by_name(run):
+    [table] = run.doc.find_all("table", class_="list")
+    headers = [text(cell) for cell in rows(table)[0]]
+    assert headers[5:7] == ["OGRS3 (2 years)", "ARP (2 years)"]
+    assert run.scores["arp_2y"].notna().any()
 
 
 def folded(cell: Tag) -> Tag:
@@ -165,14 +175,14 @@ def test_the_list_gives_the_main_factors_in_words_and_the_needs(run):
     top = run.scores.sort_values("priority_rank").head(CAPACITY)
     for row, (_, score) in zip(ranked_rows(run.doc), top.iterrows(), strict=True):
         factors = factors_of(score["top_factors"])
-        items = factor_items(row[6])
+        items = factor_items(row[7])
         assert len(items) == min(3, len(factors))
         for item, factor in zip(items, factors, strict=False):
             arrow = "▲" if factor["direction"] == "raises" else "▼"
             assert item.startswith(f"{arrow} {factor['value']} (")
             assert re.search(r"\((less than 1 point|1 point|\d+ points)\)$", item)
             assert "_" not in factor["value"]  # words, not column names
-        assert need_items(row[6]) == need_words_of(score["needs"])
+        assert need_items(row[7]) == need_words_of(score["needs"])
 
 
 def test_each_person_is_one_line_with_factors_and_needs_folded_away(run):
@@ -180,8 +190,8 @@ def test_each_person_is_one_line_with_factors_and_needs_folded_away(run):
     top = run.scores.sort_values("priority_rank").head(CAPACITY)
     for row, (_, score) in zip(ranked_rows(run.doc), top.iterrows(), strict=True):
         assert row[0].name == "th" and row[0].attrs.get("scope") == "row"  # a screen reader names the row
-        assert not any(cell.find_all(["ul", "br"]) for cell in row[:6])  # nothing above one line before it
-        details = folded(row[6])
+        assert not any(cell.find_all(["ul", "br"]) for cell in row[:7])  # nothing above one line before it
+        details = folded(row[7])
         assert "open" not in details.attrs
         shown, needs = min(3, len(factors_of(score["top_factors"]))), len(score["needs"])
         factors_words = f"{shown} factor{'s' if shown != 1 else ''}" if shown else "no factor stands out"
@@ -191,9 +201,9 @@ def test_each_person_is_one_line_with_factors_and_needs_folded_away(run):
     # on paper a <details> cannot be opened: a printed copy shows the same lists instead
     css = run.doc.find("style").get_text()
     assert ".print-only{display:none}" in css and "details{display:none}.print-only{display:block}" in css
-    printed = ranked_rows(run.doc)[0][6].find("div", class_="print-only")
+    printed = ranked_rows(run.doc)[0][7].find("div", class_="print-only")
     assert printed.find_all("li") and [text(li) for li in printed.find_all("li")] == [
-        text(li) for li in folded(ranked_rows(run.doc)[0][6]).find_all("li")
+        text(li) for li in folded(ranked_rows(run.doc)[0][7]).find_all("li")
     ]
 
 
@@ -215,10 +225,13 @@ def test_unusual_records_are_counted_by_kind_and_input_not_by_wording(run, champ
         {"code": "outside_training_range", "message": "Alter außerhalb", "field": "age_at_release", "count": 3},
         {"code": "ogrs3_unavailable", "message": "erste Sanktion fehlt", "field": "age_at_first_sanction", "count": 2},
         {"code": "ogrs3_unavailable", "message": "zu spät", "field": "age_at_first_sanction", "count": 4},
+        {"code": "arp_unavailable", "message": "ARP fehlt", "field": "age_at_first_sanction", "count": 5},
     ]
     doc = parse_html(render_report(dataclasses.replace(run.result, row_warnings=structured), champions))
     assert notes_of(doc) == [
         "OGRS3 could not be worked out for 6 people (age at first sanction missing or unusable);"
+        " their other scores are unaffected.",
+        "ARP could not be worked out for 5 people (age at first sanction missing or unusable);"
         " their other scores are unaffected.",
         f"3 people had age at release outside the range the models learned from ({low:g} to {high:g});"
         " treat their scores with extra care.",
@@ -245,13 +258,13 @@ def test_the_list_shows_structured_values_as_parquet_gives_them(run, champions):
     result = dataclasses.replace(run.result, top=top, capacity=2)
     listed = ranked_rows(parse_html(render_report(result, champions)))
 
-    assert factor_items(listed[0][6]) == ["▼ 12 previous sanctions (3 points)"]
-    empty = folded(listed[1][6])
+    assert factor_items(listed[0][7]) == ["▼ 12 previous sanctions (3 points)"]
+    empty = folded(listed[1][7])
     assert text(empty.find("summary")) == "no factor stands out, no needs recorded"
     assert "no single factor stands out" in text(empty) and "none recorded" in text(empty)
-    assert need_items(listed[0][6]) == ["accommodation", "finance, benefit and debt"]
-    assert text(folded(listed[0][6]).find("summary")) == "1 factor, 2 needs"
-    assert text(listed[0][7]) == warning["message"] and text(listed[1][7]) == ""
+    assert need_items(listed[0][7]) == ["accommodation", "finance, benefit and debt"]
+    assert text(folded(listed[0][7]).find("summary")) == "1 factor, 2 needs"
+    assert text(listed[0][8]) == warning["message"] and text(listed[1][8]) == ""
 
 
 def test_values_from_the_data_and_the_model_card_are_shown_as_text(run, champions):
@@ -338,8 +351,8 @@ def test_without_explanations_the_list_says_so(tmp_path, month, champions):
     assert "resettlement needs" in headers
     assert "were not worked out for this run" in text(run.doc)
     for row in ranked_rows(run.doc):
-        assert factor_items(row[6]) == []
-        assert re.fullmatch(r"(\d+ needs?|no needs recorded)", text(folded(row[6]).find("summary")))
+        assert factor_items(row[7]) == []
+        assert re.fullmatch(r"(\d+ needs?|no needs recorded)", text(folded(row[7]).find("summary")))
 
 
 def test_an_empty_month_still_renders(tmp_path, month, champions):

@@ -130,8 +130,8 @@ def test_validate_fails_when_no_release_row_is_usable(runner, tmp_path, make_rel
 
 @pytest.fixture
 def label_folder(tmp_path):
-    """r1 released 2020-01-01 (reoffends day 20, proven day 40); r2 released 2021-01-01;
-    r3 released 2020-01-01, bad sex (rejected)."""
+    """r1 released 2020-01-01 (reoffends day 20, proven day 40); r2 released 2021-01-01
+    (reoffends only in December 2024); r3 released 2020-01-01, bad sex (rejected)."""
     base = {
         "sex": "M",
         "age_at_release": "30",
@@ -146,7 +146,11 @@ def label_folder(tmp_path):
         ]
     ).to_csv(tmp_path / "releases.csv", index=False)
     pd.DataFrame(
-        [{"person_id": "p1", "offence_date": "2020-01-21", "proven_date": "2020-02-10", "offence": "robbery"}]
+        [
+            {"person_id": "p1", "offence_date": "2020-01-21", "proven_date": "2020-02-10", "offence": "robbery"},
+            # long after every window: only dates the extract to late 2024, so as_of 2025-01-01 is allowed
+            {"person_id": "p2", "offence_date": "2024-12-01", "proven_date": "2024-12-20", "offence": "robbery"},
+        ]
     ).to_csv(tmp_path / "reoffences.csv", index=False)
     return tmp_path
 
@@ -242,6 +246,9 @@ def test_ogrs3_command_scores_accepted_releases(runner, tmp_path, make_releases)
     assert scores["ogrs3_1y"].notna().tolist() == [True, False, True]
     assert "age_at_first_sanction" in scores.loc[1, "ogrs3_unavailable"]
     assert "2 scored, 1 unavailable" in result.stdout
+    assert {"arp_2y", "arp_band", "arp_reason"} <= set(scores.columns)
+    assert scores["arp_2y"].between(0, 1).tolist() == scores["ogrs3_1y"].notna().tolist()
+    assert "arp: 2 scored, 1 unavailable" in result.stdout
 
 
 def test_ogrs3_command_reports_parquet_rejects_by_row_number(runner, tmp_path, make_releases):

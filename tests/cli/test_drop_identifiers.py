@@ -18,11 +18,11 @@ def folder_with_names(tmp_path, make_releases, make_reoffences):
 
 
 COMMANDS = {
-    "labels": lambda folder: ["labels", str(folder), "--as-of", "2024-01-01", "--out", str(folder / "out" / "l.csv")],
+    "labels": lambda folder: ["labels", str(folder), "--as-of", "2020-06-01", "--out", str(folder / "out" / "l.csv")],
     "ogrs3": lambda folder: ["ogrs3", str(folder), "--out", str(folder / "out" / "o.csv")],
-    "train": lambda folder: ["train", "--data", str(folder), "--as-of", "2024-01-01"],
+    "train": lambda folder: ["train", "--data", str(folder), "--as-of", "2020-06-01"],
     "validate": lambda folder: ["validate", str(folder), "--rejects", str(folder / "out" / "r.csv")],
-    "backtest": lambda folder: ["backtest", "--data", str(folder), "--as-of", "2024-01-01"],
+    "backtest": lambda folder: ["backtest", "--data", str(folder), "--as-of", "2020-06-01"],
 }
 #: Commands that read the tables and then need more than three rows (a model, earlier scores).
 NEED_MORE = ("train", "backtest")

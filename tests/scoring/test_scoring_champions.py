@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from riskmodel.modelling.arp import arp
 from riskmodel.modelling.features import BASE_FEATURES
 from riskmodel.scoring.explain import describe_value, top_factors
 from riskmodel.scoring.output import OUTPUT_COLUMNS, TOP_FACTORS_TYPE, FactorColumn
@@ -129,6 +130,25 @@ def test_ogrs3_unavailable_is_warned_and_blank(rows, champions):
     assert not any(w["code"] == "ogrs3_unavailable" for w in out.loc[1, "warnings"])
     assert np.isnan(out.loc[0, "ogrs3_1y"]) and out.loc[0, "ogrs3_band"] is None
     assert 0 < out.loc[1, "ogrs3_1y"] < out.loc[1, "ogrs3_2y"] < 1
+    # ARP needs the first sanction's age too (from the second sanction on), and says so apart
+    assert {
+        "code": "arp_unavailable",
+        "message": "ARP unavailable: age_at_first_sanction unknown",
+        "field": "age_at_first_sanction",
+    } in out.loc[0, "warnings"]
+    assert not any(w["code"] == "arp_unavailable" for w in out.loc[1, "warnings"])
+    assert np.isnan(out.loc[0, "arp_2y"]) and out.loc[0, "arp_band"] is None
+    assert 0 < out.loc[1, "arp_2y"] < 1 and out.loc[1, "arp_band"] in ("low", "medium", "high", "very high")
+
+
+def test_arp_sits_beside_ogrs3_and_matches_the_reference_function(rows, champions):
+    out = score_frame(rows, champions, explain=False)
+    columns = list(out.columns)
+    assert columns[columns.index("ogrs3_band") + 1 : columns.index("ogrs3_band") + 3] == ["arp_2y", "arp_band"]
+    expected = arp(rows.reset_index(drop=True))
+    np.testing.assert_allclose(out["arp_2y"].to_numpy(float), expected["arp_2y"].to_numpy(float), atol=1e-6)
+    assert out["arp_band"].tolist() == expected["arp_band"].tolist()
+    assert out["arp_2y"].notna().mean() > 0.5
 
 
 # --------------------------------------------------------------------------- explanations

@@ -27,6 +27,7 @@ NUMERIC = (
     "priority_rank",
     "ogrs3_1y",
     "ogrs3_2y",
+    "arp_2y",
 )
 MODEL_FIELDS = ("reoffence_model", "harm_model", "frequency_model")
 

@@ -36,7 +36,7 @@ def test_a_round_trip_through_plain_data_keeps_everything():
     config = config_from_dict(
         {
             "labels": {"window_days": 300, "harm_groups": ["violence", "robbery"]},
-            "split": {"test_from": "2020-02-01", "calibration_share": 0.4},
+            "split": {"test_from": "2020-02-01", "evaluation_period": "half", "calibration_folds": 4},
             "params": {"harm": {"num_leaves": 7}},
             "gates": {"calibration_slope": [0.9, 1.1], "min_group_size": 50},
             "scoring": {"harm_bands": [[0, "low"], [0.5, "high"]], "capacity": 20},
@@ -66,7 +66,7 @@ def test_a_round_trip_through_plain_data_keeps_everything():
         ({"gates": {"min_auc": "high"}}, "gates.min_auc"),
         ({"labels": {"window_days": 365.5}}, "labels.window_days"),
         ({"split": {"test_from": "2020-13-01"}}, "split.test_from"),
-        ({"split": {"calibration_share": 1.5}}, "split.calibration_share"),
+        ({"split": {"calibration_folds": 1}}, "split.calibration_folds"),
         ({"scoring": {"harm_bands": [[0.5, "low"], [0.2, "high"]]}}, "scoring.harm_bands"),
         ({"labels": {"harm_groups": ["violent"]}}, "violent"),
     ],

@@ -7,6 +7,7 @@ import sys
 from datetime import date
 
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -79,7 +80,13 @@ def test_test_from_flag_sets_the_test_period(tmp_path, small):
     connect(Settings.from_env({"RISKMODEL_HOME": str(home)}))
     run = mlflow.search_runs(experiment_names=["riskmodel"]).iloc[0]
     assert run["params.split.test_from"] == "2020-01-01"
-    assert run["params.split.train_last"] < "2020-01-01" <= run["params.split.test_first"]
+    assert "2020-01-01" <= run["params.split.test_first"]
+    # the first period was fitted only on releases whose outcome had matured by 2020-01-01
+    periods = pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=run["run_id"], artifact_path="reoffence/periods.csv")
+    )
+    assert periods["start"].iloc[0] == "2020-01-01"
+    assert periods["fit_last_release"].iloc[0] <= "2019-03-07"  # 2020-01-01 less the 300-day follow-up
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,11 @@ TEST_CONFIG = root_conftest().TEST_CONFIG
 build_trained_home = root_conftest().build_trained_home
 
 #: Training settings for tests that only need *a* model, not a good one.
-FAST_CONFIG = {"n_boot": 5, "params": {"default": {"n_estimators": 40, "learning_rate": 0.1}}}
+FAST_CONFIG = {
+    "n_boot": 5,
+    "params": {"default": {"n_estimators": 40, "learning_rate": 0.1}},
+    "split": {"evaluation_period": "year"},
+}
 
 
 def home_env(home: Path) -> dict[str, str | None]:

@@ -150,9 +150,9 @@ def test_unknown_role_is_refused(store):
 
 
 def test_permissions():
-    assert PERMISSIONS["panel"] == {"score", "model"}
-    assert PERMISSIONS["operator"] == {"score", "model", "reload", "metrics"}
-    assert PERMISSIONS["auditor"] == {"audit", "model"}
+    assert PERMISSIONS["panel"] == {"score", "model", "decide", "decisions"}
+    assert PERMISSIONS["operator"] == {"score", "model", "reload", "metrics", "decisions", "export"}
+    assert PERMISSIONS["auditor"] == {"audit", "model", "decisions", "export"}
     assert set(PERMISSIONS) == set(ROLES)
 
 

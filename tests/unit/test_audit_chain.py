@@ -184,8 +184,9 @@ def test_an_older_database_gains_the_new_columns_and_its_records_count_as_unchai
         for statement in _OLD_SCHEMA.replace("INTEGER PRIMARY KEY", serial).split(";"):
             conn.execute(sa.text(statement))
     store.engine.dispose()
-    upgraded = AuditStore(store.url).create_schema()
-    AuditStore(store.url).create_schema().engine.dispose()  # idempotent: a second worker starting
+    upgraded = AuditStore(store.url)
+    upgraded.upgrade()  # `riskmodel db upgrade`: the Alembic baseline adopts the older tables
+    AuditStore(store.url).create_schema().engine.dispose()  # then a worker starting finds it current
     _fill(upgraded)
     report = upgraded.verify()
     assert report.intact, report.problem

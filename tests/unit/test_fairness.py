@@ -47,9 +47,10 @@ class TestFairnessAudit:
         assert table.index.name == "group"
         assert table.index.tolist() == ["A", "B", "C"]
         assert table.columns.tolist() == [
-            "count", "prevalence", "mean_predicted", "auc", "calibration_in_the_large",
-            "observed_to_expected", "false_positive_rate", "false_negative_rate",
-            "selection_rate", "top_n_selection_rate", "small_group",
+            "count", "positives", "negatives", "selected", "prevalence", "mean_predicted", "auc",
+            "calibration_in_the_large", "observed_to_expected", "false_positive_rate", "false_negative_rate",
+            "selection_rate", "top_n_selected", "top_n_selection_rate", "small_group",
+            "few_positives", "few_negatives", "few_selected", "few_top_n_selected",
         ]  # fmt: skip
         assert table["count"].tolist() == [4, 5, 2]
 
@@ -117,7 +118,8 @@ class TestFairnessGaps:
         assert gaps["group.top_n_selection_rate_gap"] == pytest.approx(3 / 5)
         assert set(gaps) == {
             "group.auc_gap", "group.calibration_in_the_large_gap", "group.false_positive_rate_gap",
-            "group.false_negative_rate_gap", "group.top_n_selection_rate_gap",
+            "group.false_negative_rate_gap", "group.selection_rate_gap", "group.top_n_selection_rate_gap",
+            "group.observed_to_expected_gap",
         }  # fmt: skip
 
     def test_smaller_minimum_lets_small_groups_in(self, table):

@@ -112,8 +112,8 @@ def test_the_data_section_gives_the_extract_date_a_short_fingerprint_and_the_row
 
     assert "2024-06-30" in card
     assert FINGERPRINT[:16] in card and FINGERPRINT not in card
-    assert "Training releases: 4000 (released before 2023-01-01)" in card
-    assert "calibration releases: 1000" in card and "test releases: 812" in card
+    assert "This model (deployed): trained on 4000 releases" in card
+    assert "Evaluation: 812 releases from 2023-01-01" in card
     assert "Features: age_at_release, previous_sanctions." in card
     assert "Ethnicity is never a feature" in card
 

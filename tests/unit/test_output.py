@@ -95,6 +95,8 @@ def _columns() -> dict[str, object]:
         ogrs3_1y=np.array([0.5, np.nan, 0.25]),
         ogrs3_2y=np.array([0.6, np.nan, 0.35]),
         ogrs3_band=np.array(["low", None, "low"], dtype=object),
+        arp_2y=np.array([0.2, np.nan, 0.8]),
+        arp_band=np.array(["low", None, "high"], dtype=object),
         needs=CodedColumn.from_flags(flags, NEED_CODES),
         warnings=CodedColumn.from_flags(np.array([[1, 1], [0, 0], [0, 1]], dtype=bool), [RANGE, OGRS3]),
         top_factors=_factors(),

@@ -281,6 +281,8 @@ def _numpy_kind(series: pd.Series) -> str:
 def _blank(series: pd.Series) -> np.ndarray:
     # numpy-backed columns straight from numpy: pandas' isna costs ~0.1 ms a call
     kind = _numpy_kind(series)
+    if kind == "O" and len(series) <= _SMALL:  # objects: no pandas dtype checks (they cost more than the cells)
+        return np.array([_blank_cell(v) for v in series.to_numpy(dtype=object)], dtype=bool)
     if kind in ("b", "i", "u"):
         return np.zeros(len(series), dtype=bool)
     if kind == "f":
@@ -342,6 +344,8 @@ def _number_cell(value: Any) -> float:
 
 
 def _numbers(series: pd.Series) -> np.ndarray:
+    if _numpy_kind(series) == "O" and len(series) <= _SMALL:
+        return np.array([_number_cell(v) for v in series.to_numpy(dtype=object)], dtype=float)
     if pd.api.types.is_bool_dtype(series):  # true/false are not numbers
         return np.full(len(series), np.nan)
     if _numpy_kind(series) in ("i", "u", "f"):
@@ -1183,3 +1187,89 @@ def naming_the_file(path: Path) -> Iterator[None]:
         if str(exc).startswith(str(path)):
             raise
         raise ContractError(f"{path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- small JSON requests
+
+
+class _Cells(np.ndarray):
+    """A column of JSON values as an object array that reads like a pandas Series of objects.
+
+    The contract's readers (:func:`_blank`, :func:`_numbers`, ...) take plain Python for
+    a column of up to :data:`_SMALL` cells; they need only its ``dtype``, length and
+    ``to_numpy``. An absent key is NaN, as :meth:`pandas.DataFrame.from_records` gives.
+    """
+
+    def to_numpy(self, dtype: Any = None) -> np.ndarray:
+        return np.asarray(self, dtype=dtype)
+
+
+class _Records:
+    """Release objects as the columns :func:`_apply_specs` reads (only those a spec names)."""
+
+    def __init__(self, releases: list[dict[str, Any]]):
+        self.releases = releases
+        self.present: set[str] = set().union(*releases)
+
+    def __len__(self) -> int:
+        return len(self.releases)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.present
+
+    def __getitem__(self, name: str) -> _Cells:
+        cells = np.empty(len(self.releases), dtype=object)
+        cells[:] = [row.get(name, np.nan) for row in self.releases]
+        return cells.view(_Cells)
+
+
+def validate_json_releases(
+    releases: list[dict[str, Any]], *, extra_numeric: Iterable[str] = (), extra_categorical: Iterable[str] = ()
+) -> dict[str, np.ndarray] | None:
+    """The typed columns of a few prechecked release objects, when every one is valid; else None.
+
+    The service's small requests (:mod:`riskmodel.scoring.single`) are validated without
+    a DataFrame, by the very rules of :func:`validate_releases` (:data:`RELEASE_SPECS`,
+    the declared extras and unique ``release_id``, applied by :func:`_apply_specs`) on
+    the objects' values. Only the all-valid answer is produced here: when any release
+    breaks a rule (or a column's values could read differently once pandas has typed
+    it), None is answered and the caller validates with :func:`validate_releases`, so
+    a refusal is always that function's, word for word.
+
+    Parameters
+    ----------
+    releases : list of dict
+        Release objects that passed :func:`check_json_releases`, at most 64.
+    extra_numeric, extra_categorical : iterable of str
+        Declared extra features.
+
+    Returns
+    -------
+    dict of str to ndarray or None
+        Every contract column and declared extra, one typed value per release (as the
+        accepted table of :func:`validate_releases` holds them); None when the releases
+        must be validated as a table.
+    """
+    if not releases or len(releases) > _SMALL or not all(isinstance(row, dict) for row in releases):
+        return None
+    extra_numeric, extra_categorical = tuple(extra_numeric), tuple(extra_categorical)
+    specs = RELEASE_SPECS + _extra_specs(extra_numeric, extra_categorical)
+    records = _Records(releases)
+    if len(releases) > 1:
+        # pandas types a column of ints and blanks (or floats) as float64: a number read as
+        # text would then be written "3.0", not "3"; a text column mixing integers with
+        # anything else takes the table path
+        for spec in specs:
+            if spec.kind in ("text", "category") and spec.name in records:
+                cells = [row.get(spec.name) for row in releases]
+                whole = [isinstance(v, int) and not isinstance(v, bool) for v in cells]
+                if any(whole) and not all(whole):
+                    return None
+    problems = _Problems(records)  # type: ignore[arg-type]
+    out, _ = _apply_specs(records, specs, problems)  # type: ignore[arg-type]
+    if problems.parts:
+        return None
+    ids = out["release_id"].tolist()
+    if len(set(ids)) != len(ids):
+        return None
+    return out

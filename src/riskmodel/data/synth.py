@@ -81,6 +81,15 @@ Truth
     could do (the oracle). It is the outcome the release would have with its whole
     follow-up observed, so compare it with labels on eligible releases only. The formula
     lives in :func:`_truth`, the window probabilities in :func:`_counted_share`.
+Panel (optional)
+    With a :class:`PanelSimulation`, an IOM panel decides every release from its start
+    date: each month it adopts the releases with the top OGRS3 two-year probabilities
+    (up to its capacity), and adoption multiplies the rate after that release by ``1 -
+    effect`` (the adopted releases' offences are thinned). The cohort gains a
+    ``decisions`` table, and ``truth`` gains ``iom_adopted``, ``iom_effect`` and
+    ``frequency_expected_untreated`` (the expected count had the person not been
+    adopted); its other columns are then the outcomes under the panel's decisions.
+    Why OGRS3, and what a panel choosing otherwise would do: :class:`PanelSimulation`.
 """
 
 from __future__ import annotations
@@ -104,7 +113,16 @@ from riskmodel._constants import (
     TRUTH_COLUMNS,
 )
 
-__all__ = ["THETA", "SyntheticCohort", "format_summary", "generate_cohort", "summarise", "write_cohort"]
+__all__ = [
+    "THETA",
+    "PANEL_TRUTH_COLUMNS",
+    "PanelSimulation",
+    "SyntheticCohort",
+    "format_summary",
+    "generate_cohort",
+    "summarise",
+    "write_cohort",
+]
 
 #: Variance of the person-level gamma frailty (its mean is 1).
 THETA = 0.3
@@ -184,12 +202,16 @@ class SyntheticCohort:
         probabilities and expected count given the release's (true) features.
     as_of : datetime.date
         The extract date.
+    decisions : pandas.DataFrame or None
+        The simulated panel's ``decisions`` table (``release_id``, ``decided_at``,
+        ``decision``) when a panel was simulated, else None.
     """
 
     releases: pd.DataFrame
     reoffences: pd.DataFrame
     truth: pd.DataFrame
     as_of: date
+    decisions: pd.DataFrame | None = None
 
 
 # ------------------------------------------------------------------------------ truth
@@ -267,7 +289,12 @@ def _negative_binomial(rng: np.random.Generator, mean: np.ndarray, shape: float 
 
 
 def generate_cohort(
-    n_people: int, *, seed: int = 0, start: date = date(2015, 1, 1), as_of: date = date(2025, 11, 1)
+    n_people: int,
+    *,
+    seed: int = 0,
+    start: date = date(2015, 1, 1),
+    as_of: date = date(2025, 11, 1),
+    panel: PanelSimulation | None = None,
 ) -> SyntheticCohort:
     """Generate a synthetic historic cohort (the process is in the module docstring).
 
@@ -288,6 +315,11 @@ def generate_cohort(
     as_of : datetime.date, default 2025-11-01
         The extract date: releases fall before it and no reoffence proven after it is in
         ``reoffences``.
+    panel : PanelSimulation, optional
+        Simulate an IOM panel from ``panel.start`` (see :class:`PanelSimulation`): the
+        cohort then has a ``decisions`` table and ``truth`` gains the panel's columns.
+        The draws of the cohort itself are unchanged (the panel uses a generator of its
+        own), so with ``effect=0`` the tables equal those without a panel.
 
     Returns
     -------
@@ -466,7 +498,143 @@ def generate_cohort(
             "ethnicity": np.array(ETHNICITIES, dtype=object)[ethnicity[person]],
         }
     )[list(RELEASE_COLUMNS)]
-    return SyntheticCohort(releases=releases, reoffences=reoffences, truth=truth[list(TRUTH_COLUMNS)], as_of=as_of)
+    truth = truth[list(TRUTH_COLUMNS)]
+    if panel is None:
+        return SyntheticCohort(releases=releases, reoffences=reoffences, truth=truth, as_of=as_of)
+    return _with_panel(
+        releases,
+        reoffences,
+        truth,
+        owner=owner[known],
+        mu=mu,
+        harm_share=harm_share,
+        panel=panel,
+        seed=seed,
+        as_of=as_of,
+    )
+
+
+# ------------------------------------------------------------------------------ the panel
+
+#: Columns ``truth`` gains when a panel is simulated.
+PANEL_TRUTH_COLUMNS: tuple[str, ...] = ("iom_adopted", "iom_effect", "frequency_expected_untreated")
+
+#: Share of the releases the simulated panel does not adopt that it refers elsewhere.
+_REFER_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class PanelSimulation:
+    """An IOM panel that adopts people from ``start`` on, and what adoption does.
+
+    Each calendar month from ``start`` the panel adopts the ``capacity`` releases of
+    that month with the highest OGRS3 two-year probability (computed from the recorded
+    ``releases`` table; a release OGRS3 cannot score comes last); of the others, a few
+    are referred to another service and the rest are "not now". Adoption multiplies the
+    person's offending rate after that release by ``1 - effect``.
+
+    Why OGRS3: it is a score the panel could have had at the time, and its information
+    (age, sex, previous sanctions, the Copas rate, the index offence) is all in the
+    ``releases`` table, so the model's expected count already holds it. Within strata of
+    the expected count, who was adopted then says nothing more about the outcome, and
+    comparing adopted with not-adopted people there is fair up to the model's fit. A
+    panel that chooses on information the model lacks (say, what the probation officer
+    knows of the person's frailty) breaks that: if it takes on those who are worse than
+    their expected count, the adopted group's O/E rises and the estimate understates a
+    reduction (or shows a harm); if it takes on the more hopeful, the estimate
+    overstates the reduction. The simulation cannot show this bias, by design.
+
+    Attributes
+    ----------
+    start : datetime.date
+        First day of the panel's first month (releases from then on are decided).
+    capacity : int
+        People adopted each month.
+    effect : float
+        Relative reduction in the adopted people's offending rate, in [0, 1).
+    """
+
+    start: date
+    capacity: int
+    effect: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.capacity < 1:
+            raise ValueError(f"panel capacity must be at least 1, got {self.capacity}")
+        if not 0.0 <= self.effect < 1.0:
+            raise ValueError(f"iom effect must be in [0, 1), got {self.effect}")
+
+
+def _adopted(releases: pd.DataFrame, panel: PanelSimulation) -> tuple[np.ndarray, np.ndarray]:
+    """Which releases the panel decides (from ``start``) and which of them it adopts."""
+    # OGRS3 lives in modelling (it is also a model reference); imported here so that the
+    # generator without a panel needs nothing else of riskmodel.
+    from riskmodel.modelling.ogrs3 import ogrs3
+
+    release_date = pd.to_datetime(releases["release_date"])
+    decided = (release_date >= pd.Timestamp(panel.start)).to_numpy()
+    score = ogrs3(releases)["ogrs3_2y"].to_numpy(dtype=float)
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(len(releases)),
+            "month": release_date.dt.to_period("M").to_numpy(),
+            "score": np.where(np.isnan(score), -1.0, score),  # unscored last
+        }
+    )[decided]
+    frame = frame.sort_values(["month", "score", "row"], ascending=[True, False, True], kind="mergesort")
+    rank = frame.groupby("month", sort=False).cumcount().to_numpy()
+    adopted = np.zeros(len(releases), dtype=bool)
+    adopted[frame["row"].to_numpy()[rank < panel.capacity]] = True
+    return decided, adopted
+
+
+def _with_panel(
+    releases: pd.DataFrame,
+    reoffences: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    owner: np.ndarray,
+    mu: np.ndarray,
+    harm_share: np.ndarray,
+    panel: PanelSimulation,
+    seed: int,
+    as_of: date,
+) -> SyntheticCohort:
+    """The cohort as the panel leaves it: adopted releases' offences thinned, decisions, truth.
+
+    Keeping each offence of an adopted release with probability ``1 - effect`` thins its
+    Poisson process, which is the same as multiplying its rate by ``1 - effect``; drawn
+    with a generator of its own, so the cohort's other draws do not move.
+    """
+    rng = np.random.default_rng([seed, 14])
+    decided, adopted = _adopted(releases, panel)
+    kept = ~adopted[owner] | (rng.random(owner.size) >= panel.effect)
+    reoffences = reoffences.loc[kept].reset_index(drop=True)
+
+    factor = np.where(adopted, 1.0 - panel.effect, 1.0)
+    treated = pd.DataFrame({"release_id": truth["release_id"].to_numpy(), **_truth(mu * factor, harm_share)})
+    treated["iom_adopted"] = adopted
+    treated["iom_effect"] = np.where(adopted, panel.effect, 0.0)
+    treated["frequency_expected_untreated"] = truth["frequency_expected"].to_numpy()
+
+    rows = np.flatnonzero(decided)
+    refer = rng.random(rows.size) < _REFER_SHARE
+    month_start = pd.to_datetime(releases["release_date"].to_numpy()[rows]).to_period("M").to_timestamp()
+    decisions = pd.DataFrame(
+        {
+            "release_id": releases["release_id"].to_numpy()[rows],
+            # the month's meeting, before the month's releases leave prison
+            "decided_at": (month_start + pd.Timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(),
+            "decision": np.where(adopted[rows], "adopt", np.where(refer, "refer", "not_now")).astype(object),
+        }
+    )
+    return SyntheticCohort(
+        releases=releases,
+        reoffences=reoffences,
+        truth=treated[[*TRUTH_COLUMNS, *PANEL_TRUTH_COLUMNS]],
+        as_of=as_of,
+        decisions=decisions,
+    )
 
 
 def _shares(shares: dict[str, float], groups: Iterable[str]) -> np.ndarray:
@@ -497,14 +665,16 @@ def write_cohort(cohort: SyntheticCohort, out_dir: Path, *, fmt: str = "csv") ->
     Returns
     -------
     dict of str to pathlib.Path
-        ``{"releases": ..., "reoffences": ..., "truth": ...}``.
+        ``{"releases": ..., "reoffences": ..., "truth": ...}``, and ``"decisions"`` when
+        the cohort has a simulated panel.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name in ("releases", "reoffences", "truth"):
+    names = ("releases", "reoffences", "truth") + (("decisions",) if cohort.decisions is not None else ())
+    for name in names:
         frame = getattr(cohort, name)
         path = out_dir / f"{name}.{fmt}"
         for other in ("csv", "parquet"):

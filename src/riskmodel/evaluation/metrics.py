@@ -565,3 +565,40 @@ def compare_table(rows: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     table = pd.DataFrame(records, index=list(rows), columns=columns)
     table.index.name = "scorer"
     return table
+
+
+def period_figures(y: ArrayLike, score: ArrayLike, *, binary: bool) -> dict[str, float]:
+    """A period's short figures (a row of a rolling-origin evaluation's per-period table).
+
+    Parameters
+    ----------
+    y : array-like
+        Observed outcomes (0/1, or counts when ``binary`` is False).
+    score : array-like
+        Predicted probabilities (or expected counts).
+    binary : bool
+        Probability of a binary outcome (True) or expected count (False).
+
+    Returns
+    -------
+    dict[str, float]
+        ``n``, ``events`` (positives, or the total count), ``observed_mean``,
+        ``predicted_mean``, ``calibration_in_the_large`` (observed minus predicted mean),
+        ``auc`` (of any outcome, for a count), and ``brier`` (binary) or
+        ``calibration_ratio`` (count: observed over predicted total).
+    """
+    y, score = _arrays(y, score)
+    any_event = (y > 0).astype(float)
+    out = {
+        "n": float(len(y)),
+        "events": float(y.sum()),
+        "observed_mean": _mean(y),
+        "predicted_mean": _mean(score),
+        "calibration_in_the_large": _mean(y) - _mean(score),
+        "auc": _AUCOrder(any_event, score).auc() if _two_classes(any_event) else _NAN,
+    }
+    if binary:
+        out["brier"] = float(brier_score_loss(y, score)) if len(y) else _NAN
+    else:
+        out["calibration_ratio"] = _ratio(y.sum(), score.sum())
+    return out

@@ -4,7 +4,7 @@
 - :mod:`~riskmodel.modelling.features`, :mod:`~riskmodel.modelling.models`: the scikit-learn
   pipelines (features + LightGBM, calibration, baselines);
 - :mod:`~riskmodel.modelling.treeshap`: explanation tables of the trees;
-- :mod:`~riskmodel.modelling.ogrs3`: the public reference predictor;
+- :mod:`~riskmodel.modelling.ogrs3`, :mod:`~riskmodel.modelling.arp`: the public reference predictors;
 - :mod:`~riskmodel.modelling.train`: splitting, fitting and evaluating;
 - :mod:`~riskmodel.modelling.gates`: the promotion rules, as a pure function;
 - :mod:`~riskmodel.modelling.registry`: MLflow (logging, loading, aliases);
@@ -16,6 +16,7 @@ Imports :mod:`riskmodel.evaluation`, :mod:`riskmodel.data` and below.
 """
 
 __all__ = [
+    "arp",
     "champions",
     "config",
     "features",

@@ -7,7 +7,7 @@ batch, report, service) can name their type without importing MLflow;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from riskmodel.modelling.config import ScoringConfig, TrainConfig
@@ -31,6 +31,9 @@ class ModelInfo:
     model_card: str
     validation: dict[str, Any]
     profile: dict[str, Any]
+    #: Rules accepted by an operator when it was made champion (who, when, rule, figures);
+    #: see :func:`riskmodel.modelling.registry.acceptances_of`.
+    acceptances: tuple[dict[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
@@ -46,6 +49,9 @@ class Champions:
     info: dict[str, ModelInfo]
     scoring: ScoringConfig
     config: TrainConfig
+    #: Target → how its margin is predicted (:class:`riskmodel.modelling.compiled.CompileStatus`
+    #: as a dictionary: engine ``lleaves`` or ``lightgbm``, cache, reason).
+    engines: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def versions(self) -> dict[str, str]:
         """Target → ``name/version``."""

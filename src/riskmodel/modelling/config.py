@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -146,18 +146,29 @@ class _Section(BaseModel):
 
 
 class SplitConfig(_Section):
-    """How the cohort is split in time and by person.
+    """How the models are evaluated in time and how their calibration is cross-fitted.
 
-    Releases before ``test_from`` train the models; later eligible releases are split by
-    person (``calibration_share`` to calibration, the rest to test). ``test_from``
-    defaults to two years before the last release whose harm outcome is known, so every
-    target has a test period. ``validation_share`` of training people are held out for
-    early stopping.
+    Evaluation is a rolling-origin (expanding-window) backtest: the releases from
+    ``test_from`` onwards are cut into periods of ``evaluation_period`` (``quarter``,
+    ``month``, ``half`` or ``year``); each period is scored by the whole procedure fitted
+    on the releases whose outcome had matured by the period's first day. ``test_from``
+    defaults to two years before the last release whose harm outcome is known. The
+    deployed model is the same procedure refitted on every eligible release.
+
+    Calibration is cross-fitted: the training people are dealt into
+    ``calibration_folds`` folds; each fold's out-of-fold margin comes from trees fitted
+    on the other folds (which also stop the boosting early), and the ``recalibration``
+    map is fitted on those margins: ``isotonic`` (a monotone, piecewise-linear map through
+    isotonic blocks, flat beyond the rates training saw), ``logistic`` (intercept and
+    slope; for frequency a multiplicative correction) or ``auto``, chosen by the
+    benchmark's calibration against the truth (``benchmarks/results/quality.md``):
+    logistic for the two probabilities, isotonic for the expected count.
     """
 
     test_from: date | None = None
-    calibration_share: Float = Field(default=0.5, ge=0.0, lt=1.0)
-    validation_share: Float = Field(default=0.1, ge=0.0, lt=1.0)
+    evaluation_period: Literal["month", "quarter", "half", "year"] = "quarter"
+    calibration_folds: Int = Field(default=5, ge=2, le=20)
+    recalibration: Literal["auto", "isotonic", "logistic"] = "auto"
     seed: Int = 0
 
 
@@ -165,20 +176,49 @@ class GateConfig(_Section):
     """Written-down gates a candidate must pass to become champion.
 
     Calibration bounds are widened by ``uncertainty_z`` standard errors of the figure on
-    the candidate's test rows (see :func:`riskmodel.modelling.gates.decide`).
+    the candidate's evaluation rows, but never past ``calibration_slope_limits`` (see
+    :func:`riskmodel.modelling.gates.decide`).
+
+    ``min_evaluation_rows`` and ``min_evaluation_events``: the least pooled evidence
+    (scored releases, and releases with the outcome) a target's candidate is judged on;
+    below it promotion needs ``--accept-small-evaluation``. ``max_auc``: an AUC above it
+    is too good to be true (a leak) and refuses, naming the ``leak_features`` features with
+    the largest gain. The baseline gate refuses a candidate whose ``baseline_confidence``
+    paired bootstrap interval (``baseline_bootstrap`` draws) of its gain over the baseline
+    (AUC; frequency: Poisson deviance) lies wholly below ``-baseline_margin``.
+
+    A group's error rate is judged only with ``min_group_positives`` positives (false
+    negative rate), ``min_group_negatives`` negatives (false positive rate) or
+    ``min_group_selected`` selected (selection rates); frequency's observed/expected ratio
+    with ``min_group_positives`` observed reoffences. At 50 the standard error of a rate
+    of 0.3 is 0.065, that of a gap between two such groups 0.09, and the allowance
+    (``uncertainty_z`` of them) 0.18: already nearly the 0.20 bound. With fewer, the gate
+    could refuse nothing, so the check is "not computable" instead.
     """
 
     min_auc: Float = 0.60
+    max_auc: Float = 0.90
+    leak_features: Int = 5
     auc_tolerance: Float = 0.01
     brier_tolerance: Float = 0.005
     calibration_slope: tuple[Float, Float] = (0.8, 1.2)
+    calibration_slope_limits: tuple[Float, Float] = (0.5, 2.0)
     max_abs_calibration_intercept: Float = 0.2
     max_ece: Float = 0.05
     max_frequency_calibration_error: Float = 0.10
     max_calibration_gap: Float = 0.15
     max_false_positive_rate_gap: Float = 0.20
     max_false_negative_rate_gap: Float = 0.20
+    max_observed_to_expected_gap: Float = 0.30
     min_group_size: Int = 100
+    min_group_positives: Int = 50
+    min_group_negatives: Int = 50
+    min_group_selected: Int = 50
+    min_evaluation_rows: Int = 300
+    min_evaluation_events: Int = 50
+    baseline_confidence: Float = Field(default=0.95, gt=0.0, lt=1.0)
+    baseline_margin: Float = 0.0
+    baseline_bootstrap: Int = 200
     uncertainty_z: Float = 2.0
 
 

@@ -8,7 +8,7 @@ constrain them to never lower risk (:data:`MONOTONE_INCREASING`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,11 @@ MONOTONE_INCREASING: frozenset[str] = frozenset(
 )
 
 _HARM = frozenset(HARM_GROUPS)
+
+
+def _missing(value: object) -> bool:
+    """A cell pandas reads as missing (None, NaN, NA, NaT)."""
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
 def _column(X: pd.DataFrame, name: str) -> np.ndarray:
@@ -199,6 +204,76 @@ class ReleaseFeatures(TransformerMixin, BaseEstimator):
             values = X[name] if name in X else pd.Series([None] * len(X), index=X.index)
             codes = pd.Categorical(values.astype("string"), categories=self.categories_[name]).codes
             parts.append(np.where(codes < 0, np.nan, codes).astype(np.float64)[:, None])
+        return np.hstack(parts) if len(parts) > 1 else parts[0]
+
+    def transform_columns(self, columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """:meth:`transform` of validated rows given as columns, without a DataFrame.
+
+        For the service's small requests (:mod:`riskmodel.scoring.single`): the columns are
+        :func:`~riskmodel.data.contract.validate_json_releases`' typed arrays (numbers as
+        float64, text as objects), read by their contract names as :meth:`transform`
+        reads a frame's; an absent column is unknown. Gives exactly :meth:`transform`'s
+        matrix for the same rows (``tests/scoring/test_lean_path.py``).
+
+        Parameters
+        ----------
+        columns : mapping of str to ndarray
+            Contract name -> one value per row.
+        n : int
+            The number of rows.
+
+        Returns
+        -------
+        ndarray of shape (n, len(feature_names_out_))
+        """
+        check_is_fitted(self, "feature_names_out_")
+
+        def number(name: str) -> np.ndarray:
+            return np.asarray(columns[name], dtype=np.float64) if name in columns else np.full(n, np.nan)
+
+        age, prev = number("age_at_release"), number("previous_sanctions")
+        first, index_age = number("age_at_first_sanction"), number("age_at_index_conviction")
+        index_age = np.where(np.isnan(index_age), age, index_age)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            denominator = 10.0 + index_age - first
+            copas = np.where(denominator > 0, np.log((1.0 + prev) / denominator), np.nan)
+        sex = np.asarray(columns["sex"], dtype=object) if "sex" in columns else np.full(n, None)
+        offence = list(columns["index_offence"]) if "index_offence" in columns else [None] * n
+        known = [not _missing(v) for v in offence]
+        offence_weight = np.array(
+            [OFFENCE_WEIGHTS.get(v, np.nan) if k else np.nan for v, k in zip(offence, known, strict=True)]
+        )
+        violent = np.array([(1.0 if v in _HARM else 0.0) if k else np.nan for v, k in zip(offence, known, strict=True)])
+        needs = np.column_stack([number(c) for c in NEEDS_COLUMNS])
+        parts = [
+            np.column_stack(
+                [
+                    age,
+                    np.where(sex == "F", 1.0, np.where(sex == "M", 0.0, np.nan)),
+                    prev,
+                    copas,
+                    age - first,
+                    offence_weight.astype(np.float64),
+                    violent.astype(np.float64),
+                    number("sentence_days"),
+                    number("previous_custodial_sentences"),
+                    number("previous_violent_sanctions"),
+                    number("previous_breaches"),
+                    needs,
+                    np.nansum(needs, axis=1),
+                ]
+            )
+        ]
+        if self.extra_numeric:
+            parts.append(np.column_stack([number(c) for c in self.extra_numeric]))
+        for name in self.extra_categorical:
+            codes = {category: float(i) for i, category in enumerate(self.categories_[name])}
+            values = columns[name] if name in columns else [None] * n
+            parts.append(
+                np.array([np.nan if _missing(v) else codes.get(str(v), np.nan) for v in values], dtype=np.float64)[
+                    :, None
+                ]
+            )
         return np.hstack(parts) if len(parts) > 1 else parts[0]
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from riskmodel.modelling.train import TargetResult, TrainingResult
 
-__all__ = ["model_card"]
+__all__ = ["model_card", "acceptances_section", "with_acceptances"]
+
+#: Heading of the section listing the rules accepted when the version was made champion.
+ACCEPTANCES_HEADING = "## Accepted at promotion"
 
 _WHAT = {
     "reoffence": (
@@ -63,6 +67,43 @@ def _performance(tr: TargetResult) -> list[str]:
     return lines
 
 
+def _deployed(tr: TargetResult, split: Mapping[str, Any]) -> list[str]:
+    """The Data section's lines on what the deployed model and its evaluation saw."""
+    refit = getattr(tr, "refit", None) or {}
+    n_test = int(tr.metrics["model"]["n"])
+    periods = getattr(tr, "periods", None)
+    n_periods = 1 if periods is None else len(periods)
+    return [
+        f"- This model (deployed): trained on {refit.get('rows', tr.n_train)} releases"
+        f" ({refit.get('first_release', '?')} to {refit.get('last_release', '?')},"
+        f" {_figure(refit.get('events'))} events): every release whose outcome is known"
+        f"{' outside the fixed test part' if split.get('fixed_test') else ''}. {refit.get('trees', '?')} trees"
+        " (the median of the evaluation periods' early-stopped counts); calibration"
+        f" ({refit.get('recalibration', '?')}) fitted on out-of-fold margins over"
+        f" {refit.get('calibration_folds', '?')} folds of people, so no release was set aside for calibration only.",
+        f"- Evaluation: {n_test} releases from {split['test_from']} in {n_periods} period(s)"
+        f" ({split.get('evaluation_period', '?')}), each scored by the procedure fitted before it (see below).",
+    ]
+
+
+def _periods(tr: TargetResult) -> list[str]:
+    """The per-period table of the evaluation (stability over time)."""
+    periods = getattr(tr, "periods", None)
+    if periods is None or not len(periods):
+        return []
+    columns = [
+        c for c in ("fit_rows", "n", "events", "auc", "baseline_auc", "brier", "calibration_ratio",
+                    "calibration_in_the_large") if c in periods
+    ]  # fmt: skip
+    lines = ["**Period by period** (the model fitted before each period, scored on it)", ""]
+    lines.append("| period | " + " | ".join(c.replace("_", " ") for c in columns) + " |")
+    lines.append("|---|" + "---|" * len(columns))
+    for row in periods.to_dict(orient="records"):
+        cells = [str(int(row[c])) if c in ("fit_rows", "n") else _fmt(row[c]) for c in columns]
+        lines.append(f"| {row['period']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _fairness(tr: TargetResult) -> list[str]:
     lines = []
     for grouping, table in tr.fairness.items():
@@ -109,21 +150,28 @@ def model_card(tr: TargetResult, result: TrainingResult) -> str:
         "",
         "## Data",
         f"- Extract date (as_of): {result.as_of.isoformat()}; training data fingerprint `{result.fingerprint[:16]}…`",
-        f"- Training releases: {tr.n_train} (released before {split['test_from']});"
-        f" calibration releases: {tr.n_calibration};"
-        f" test releases: {int(tr.metrics['model']['n'])} (released from {split['test_from']},"
-        " people disjoint from calibration).",
+        *_deployed(tr, split),
         "- Only releases whose whole follow-up and waiting period ended before the extract date are used"
         " (censored outcomes are unknown, never 0).",
         f"- Features: {', '.join(map(str, tr.model.feature_names_))}."
         " Ethnicity is never a feature; it is used only for this audit.",
         "- Criminal-history features are constrained so that more history never lowers the score.",
         "",
-        "## Performance on the test period",
-        "Scorers: `model` (this model), `baseline` (logistic/Poisson regression on the same features), `ogrs3`"
-        " (the public OGRS3 formula, where computable), and `oracle` (true probabilities; synthetic data only).",
+        "## Performance on the test periods: the procedure, evaluated out of time",
+        "These figures describe the *procedure* that built this model, not this fit itself (every eligible"
+        " release is in its training data, so none is left to judge it on). Each evaluation period was"
+        " scored by the same procedure fitted only on releases whose outcome had matured before the period"
+        " began; the periods' predictions are pooled below. They estimate how this model, fitted the same"
+        " way on more data, will do on the next releases.",
+        "",
+        "Scorers, all judged on the same releases: `model` (the procedure), `baseline` (logistic/Poisson"
+        " regression on the same features, fitted the same way), `ogrs3` and `arp` (the public formulas;"
+        " where one cannot score a release, `model_on_<scorer>_rows` shows the model on the same releases),"
+        " and `oracle` (true probabilities; synthetic data only).",
         "",
         *_performance(tr),
+        "",
+        *_periods(tr),
         "",
         "## Fairness audit",
         *_fairness(tr),
@@ -136,3 +184,51 @@ def model_card(tr: TargetResult, result: TrainingResult) -> str:
         "- A score describes a group of similar people, not what this person will do.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def acceptances_section(acceptances: Sequence[Mapping[str, Any]]) -> str:
+    """The model card's section on the rules an operator accepted when this version was made champion.
+
+    Parameters
+    ----------
+    acceptances : sequence of mapping
+        As :func:`riskmodel.modelling.registry.acceptances_of` reads them from the
+        version's tags: ``rule``, ``by``, ``at``, ``figures``, ``messages``.
+
+    Returns
+    -------
+    str
+        Markdown: the heading and one item per acceptance, or that none was needed.
+
+    Examples
+    --------
+    >>> print(acceptances_section([{"rule": "small_evaluation", "by": "ana", "at": "2025-01-02T10:00:00+00:00",
+    ...                             "figures": {"rows": 120.0, "events": 30.0}, "messages": []}]))
+    ## Accepted at promotion
+    <BLANKLINE>
+    - **small_evaluation**, accepted by ana at 2025-01-02T10:00:00+00:00 (events 30, rows 120)
+    """
+    lines = [ACCEPTANCES_HEADING, ""]
+    if not acceptances:
+        return "\n".join([*lines, "None: every gate passed on its own when this version was made champion."])
+    for item in acceptances:
+        figures = ", ".join(f"{k} {_figure(v)}" for k, v in sorted(dict(item.get("figures") or {}).items()))
+        line = f"- **{item.get('rule', '?')}**, accepted by {item.get('by', 'unknown')} at {item.get('at', '?')}"
+        lines.append(line + (f" ({figures})" if figures else ""))
+        lines += [f"  - {message}" for message in item.get("messages") or []]
+    return "\n".join(lines)
+
+
+def _figure(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:g}" if np.isfinite(number) else "n/a"
+
+
+def with_acceptances(card: str, acceptances: Sequence[Mapping[str, Any]]) -> str:
+    """The model card with its acceptances section (added at load time: acceptances happen after training)."""
+    if not acceptances:
+        return card
+    return card.rstrip("\n") + "\n\n" + acceptances_section(acceptances) + "\n"

@@ -2,21 +2,30 @@
 
 Each target's model is a scikit-learn :class:`~sklearn.pipeline.Pipeline` of
 :class:`~riskmodel.modelling.features.ReleaseFeatures` and LightGBM, with monotone constraints on
-criminal-history features, fitted on the training period. :class:`CalibratedModel` then
-recalibrates it on a later, separate calibration fold without refitting the trees:
+criminal-history features. :class:`CalibratedModel` maps LightGBM's margin (the log-odds of
+a binary LightGBM, or the log-rate of a Poisson one) to a probability or an expected count
+with an increasing map fitted on *out-of-fold* margins (see
+:func:`riskmodel.modelling.train.train_models`: the training people are dealt into folds and
+each fold's margin comes from trees that never saw it), without refitting the trees:
 
-* ``reoffence``, ``harm``: logistic recalibration of LightGBM's margin,
-  ``logit(p) = intercept + slope * margin`` (slope kept > 0, so ranking and monotonicity
-  are preserved). The margin is the log-odds of a binary LightGBM, or the log-rate of a
-  Poisson one when the reoffence model learns from the counts of reoffences (the
-  default: see :class:`riskmodel.modelling.config.TrainConfig`);
-* ``frequency``: Poisson LightGBM (log link) with a multiplicative correction so that the
-  expected total equals the observed total on the calibration fold.
+* ``isotonic`` (training's choice for ``frequency``): isotonic regression of the outcome on the margin, over
+  equal-count bins of the margin, then a piecewise-linear map through the centre of each
+  isotonic block, on the log-odds (binary) or log-rate (frequency) scale. Beyond the first
+  and last block the map is almost flat (slope :data:`_EDGE_SLOPE`, so ranking is kept): a
+  prediction never leaves the range of rates the training rows showed, and the tails are
+  not bent by a two-parameter fit;
+* ``logistic`` (training's choice for ``reoffence`` and ``harm``):
+  ``logit(p) = intercept + slope * margin`` (slope kept > 0) for the binary targets; for
+  ``frequency`` a multiplicative correction (expected total = observed total).
+
+Both maps are increasing, so ranking and the monotone constraints carry over.
 
 Per-feature contributions are LightGBM's ``pred_contrib`` (TreeSHAP) on the margin, worked
-out by table lookup (:mod:`riskmodel.modelling.treeshap`, equal to LightGBM's to rounding, about ten
-times faster) and scaled by the same recalibration, so they add up to the calibrated
-log-odds (or log-rate).
+out by table lookup (:mod:`riskmodel.modelling.treeshap`, equal to LightGBM's to rounding,
+about ten times faster), multiplied by the calibration map's average slope between the
+base value and the row's margin; the base column is the map at the base value. So a row's
+contributions add up to its calibrated log-odds (or log expected count), and each feature
+keeps its share of the margin.
 """
 
 from __future__ import annotations
@@ -31,12 +40,14 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression, PoissonRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from riskmodel.evaluation.metrics import fit_logistic_intercept, fit_logistic_recalibration
+from riskmodel.modelling.compiled import compiled_for
 from riskmodel.modelling.config import DEFAULT_PARAMS
 from riskmodel.modelling.features import ReleaseFeatures
 from riskmodel.modelling.treeshap import path_tables
@@ -57,6 +68,53 @@ _SMALL_BATCH = 2_000
 
 #: Floor of the recalibration slope: a positive slope keeps the trees' ranking and monotonicity.
 _MIN_SLOPE = 1e-3
+
+#: Slope of the isotonic map beyond its first and last knot (log-odds or log-rate per unit
+#: of margin): small enough that predictions stay within what training saw, positive so that
+#: ranking is kept.
+_EDGE_SLOPE = 1e-3
+
+#: Smallest probability or rate an isotonic knot takes (an all-zero block would be -inf).
+_FLOOR = 1e-4
+
+RECALIBRATIONS: tuple[str, ...] = ("isotonic", "logistic")
+
+
+def _isotonic_knots(margin: np.ndarray, y: np.ndarray, *, binary: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Knots (margin, log-odds or log-rate) of the isotonic map through block centres.
+
+    The margins are first grouped into equal-count bins (at least 40 rows each, at most
+    1,000 bins), so a handful of extreme rows cannot make a block of their own.
+    """
+    order = np.argsort(margin, kind="stable")
+    m, v = margin[order], y[order]
+    n_bins = int(np.clip(len(m) // 40, 1, 1000))
+    chunks = np.array_split(np.arange(len(m)), n_bins)
+    x = np.array([m[c].mean() for c in chunks])
+    w = np.array([len(c) for c in chunks], dtype=float)
+    t = np.array([v[c].mean() for c in chunks])
+    fitted = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(x, t, sample_weight=w).predict(x)
+    # one knot per isotonic block: its weighted centre and its value
+    starts = np.flatnonzero(np.r_[True, np.diff(fitted) > 0])
+    ends = np.r_[starts[1:], len(fitted)]
+    kx = np.array([np.average(x[a:b], weights=w[a:b]) for a, b in zip(starts, ends, strict=True)])
+    kv = fitted[starts]
+    if binary:
+        kv = np.clip(kv, _FLOOR, 1.0 - _FLOOR)
+        ky = np.log(kv / (1.0 - kv))
+    else:
+        ky = np.log(np.maximum(kv, _FLOOR))
+    # strictly increasing (clipping may tie two knots)
+    ky = np.maximum.accumulate(ky + np.arange(len(ky)) * 1e-9)
+    return kx, ky
+
+
+def _apply_map(knots_x: np.ndarray, knots_y: np.ndarray, edge_slope: float, margin: np.ndarray) -> np.ndarray:
+    """The piecewise-linear map at ``margin`` (linear with ``edge_slope`` beyond the knots)."""
+    margin = np.asarray(margin, dtype=float)
+    z = np.interp(margin, knots_x, knots_y)
+    z = np.where(margin < knots_x[0], knots_y[0] + edge_slope * (margin - knots_x[0]), z)
+    return np.where(margin > knots_x[-1], knots_y[-1] + edge_slope * (margin - knots_x[-1]), z)
 
 
 _TREES_KEYS: weakref.WeakKeyDictionary[lgb.Booster, str] = weakref.WeakKeyDictionary()
@@ -127,10 +185,11 @@ def fit_lightgbm_pipeline(
 
 
 class CalibratedModel(BaseEstimator):
-    """A fitted features + LightGBM pipeline, recalibrated on a separate fold.
+    """A fitted features + LightGBM pipeline with an increasing calibration map of its margin.
 
-    ``fit`` fits only the recalibration; the pipeline stays as given (like
-    :class:`sklearn.frozen.FrozenEstimator`).
+    ``fit`` (or :meth:`fit_from_margin`) fits only the calibration map; the pipeline stays
+    as given (like :class:`sklearn.frozen.FrozenEstimator`). Training fits the map on
+    out-of-fold margins (:meth:`fit_from_margin`), so no release serves calibration only.
 
     Parameters
     ----------
@@ -138,20 +197,27 @@ class CalibratedModel(BaseEstimator):
         Fitted ``[("features", ReleaseFeatures), ("model", LGBM...)]``.
     target : str
         ``reoffence``, ``harm`` or ``frequency``.
+    recalibration : {"logistic", "isotonic"}
+        The map (see the module docstring).
 
     Attributes
     ----------
+    knots_x_, knots_y_ : ndarray
+        The map's knots: margin to calibrated log-odds (binary) or log expected count.
+    edge_slope_ : float
+        The map's slope beyond its first and last knot.
     intercept_, slope_ : float
-        Recalibration on the margin (log-odds or log-rate).
+        ``logistic`` only: the linear map on the margin.
     classes_ : ndarray
         ``[0, 1]`` for the binary targets.
     feature_names_ : ndarray of str
         Model feature names.
     """
 
-    def __init__(self, pipeline: Pipeline, target: str = "reoffence"):
+    def __init__(self, pipeline: Pipeline, target: str = "reoffence", recalibration: str = "logistic"):
         self.pipeline = pipeline
         self.target = target
+        self.recalibration = recalibration
 
     @property
     def is_binary(self) -> bool:
@@ -159,20 +225,39 @@ class CalibratedModel(BaseEstimator):
         return self.target in BINARY_TARGETS
 
     def fit(self, X: pd.DataFrame, y: ArrayLike) -> CalibratedModel:
-        """Fit the recalibration on calibration rows."""
-        margin = self.margin(X)
+        """Fit the calibration map on the pipeline's own margin of calibration rows."""
+        return self.fit_from_margin(self.margin(X), y)
+
+    def fit_from_margin(self, margin: ArrayLike, y: ArrayLike) -> CalibratedModel:
+        """Fit the calibration map on given margins (out-of-fold ones in training) and outcomes."""
+        if self.recalibration not in RECALIBRATIONS:
+            raise ValueError(f"recalibration must be one of {RECALIBRATIONS}, got {self.recalibration!r}")
+        margin = np.asarray(margin, dtype=float)
         y = np.asarray(y, dtype=float)
-        if self.is_binary:
-            self.intercept_, slope = fit_logistic_recalibration(y, margin)
-            self.slope_ = max(slope, _MIN_SLOPE)
-            if self.slope_ != slope:  # refit the intercept alone with the floored slope
-                self.intercept_ = fit_logistic_intercept(y, self.slope_ * margin)
-            self.classes_ = np.array([0, 1])
+        if self.recalibration == "isotonic":
+            self.knots_x_, self.knots_y_ = _isotonic_knots(margin, y, binary=self.is_binary)
+            self.edge_slope_ = _EDGE_SLOPE
         else:
-            self.slope_ = 1.0
-            self.intercept_ = float(np.log(max(y.sum(), 1e-9) / np.exp(margin).sum()))
+            if self.is_binary:
+                self.intercept_, slope = fit_logistic_recalibration(y, margin)
+                self.slope_ = max(slope, _MIN_SLOPE)
+                if self.slope_ != slope:  # refit the intercept alone with the floored slope
+                    self.intercept_ = fit_logistic_intercept(y, self.slope_ * margin)
+            else:
+                self.slope_ = 1.0
+                self.intercept_ = float(np.log(max(y.sum(), 1e-9) / np.exp(margin).sum()))
+            self.knots_x_ = np.array([0.0, 1.0])
+            self.knots_y_ = np.array([self.intercept_, self.intercept_ + self.slope_])
+            self.edge_slope_ = self.slope_
+        if self.is_binary:
+            self.classes_ = np.array([0, 1])
         self.feature_names_ = np.asarray(self.pipeline.named_steps["features"].feature_names_out_)
         return self
+
+    def calibrated_margin(self, margin: ArrayLike) -> np.ndarray:
+        """The map: calibrated log-odds (binary) or log expected count of a raw margin."""
+        check_is_fitted(self, "knots_x_")
+        return _apply_map(self.knots_x_, self.knots_y_, self.edge_slope_, margin)
 
     # ------------------------------------------------------------------ internals
     @property
@@ -186,7 +271,14 @@ class CalibratedModel(BaseEstimator):
         return self.pipeline.named_steps["model"].booster_
 
     def margin_from_features(self, Xt: np.ndarray) -> np.ndarray:
-        """Raw LightGBM margin (log-odds or log-rate) of transformed features."""
+        """Raw LightGBM margin (log-odds or log-rate) of transformed features.
+
+        By the compiled trees when they are attached (:mod:`riskmodel.modelling.compiled`,
+        checked equal to LightGBM's), else by LightGBM.
+        """
+        compiled = compiled_for(self.booster)
+        if compiled is not None:
+            return compiled.margin(Xt)
         return self.booster.predict(Xt, raw_score=True, num_threads=_threads(len(Xt)))
 
     def margin(self, X: pd.DataFrame) -> np.ndarray:
@@ -199,8 +291,7 @@ class CalibratedModel(BaseEstimator):
 
     def predict_from_margin(self, margin: np.ndarray) -> np.ndarray:
         """Calibrated probability (binary) or expected count from the raw LightGBM margin."""
-        check_is_fitted(self, "slope_")
-        z = self.intercept_ + self.slope_ * margin
+        z = self.calibrated_margin(margin)
         return 1.0 / (1.0 + np.exp(-z)) if self.is_binary else np.exp(z)
 
     @property
@@ -220,16 +311,29 @@ class CalibratedModel(BaseEstimator):
     def contributions_from_features(self, Xt: np.ndarray) -> np.ndarray:
         """Per-feature contributions on the calibrated margin; last column is the base value.
 
-        Rows add up to the calibrated log-odds (binary) or log expected count.
+        Each feature's TreeSHAP share of the raw margin, times the calibration map's average
+        slope between the base value ``b`` and the row's margin ``m``,
+        ``(g(m) - g(b)) / (m - b)`` (its local slope where ``m`` is ``b``); the last column is
+        ``g(b)``. Rows add up to the calibrated log-odds (binary) or log expected count,
+        ``g(m)``. With the ``logistic`` map the slope is the same for every row.
         """
-        check_is_fitted(self, "slope_")
+        check_is_fitted(self, "knots_x_")
         tables = path_tables(self.booster)  # LightGBM's own figures, worked out faster
         if tables is not None:
             raw = tables.contributions(Xt)
         else:
             raw = self.booster.predict(Xt, pred_contrib=True, num_threads=_threads(len(Xt)))
-        out = raw * self.slope_
-        out[:, -1] += self.intercept_
+        base = raw[:, -1]
+        margin = raw.sum(axis=1)
+        g_base = self.calibrated_margin(base)
+        step = margin - base
+        near = np.abs(step) < 1e-9
+        safe = np.where(near, 1.0, step)
+        eps = 1e-6
+        local = (self.calibrated_margin(base + eps) - self.calibrated_margin(base - eps)) / (2 * eps)
+        slope = np.where(near, local, (self.calibrated_margin(margin) - g_base) / safe)
+        out = raw * slope[:, None]
+        out[:, -1] = g_base
         return out
 
     # ------------------------------------------------------------------ sklearn surface

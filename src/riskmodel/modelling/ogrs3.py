@@ -15,12 +15,23 @@ why.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from riskmodel._constants import OFFENCE_WEIGHTS
 
-__all__ = ["ogrs3", "ogrs3_band", "AGE_SEX_WEIGHTS", "COPAS_WEIGHT", "OGRS3_COLUMNS", "UNAVAILABLE_INPUT"]
+__all__ = [
+    "ogrs3",
+    "ogrs3_columns",
+    "ogrs3_band",
+    "AGE_SEX_WEIGHTS",
+    "COPAS_WEIGHT",
+    "OGRS3_COLUMNS",
+    "UNAVAILABLE_INPUT",
+]
 
 OGRS3_COLUMNS = ("ogrs3_1y", "ogrs3_2y", "ogrs3_band", "ogrs3_unavailable")
 
@@ -67,6 +78,10 @@ OGRS3_BANDS: tuple[tuple[float, str], ...] = (
 )
 
 
+_OFFENCE_GROUPS = pd.Index(list(OFFENCE_WEIGHTS))
+_OFFENCE_WEIGHT_VALUES = np.array([*OFFENCE_WEIGHTS.values(), np.nan], dtype=float)
+
+
 def ogrs3_band(p2: np.ndarray | pd.Series) -> np.ndarray:
     """Band of two-year OGRS3 probabilities: low < 50%, medium < 75%, high < 90%, very high."""
     p2 = np.asarray(p2, dtype=float)
@@ -108,17 +123,33 @@ def ogrs3(releases: pd.DataFrame) -> pd.DataFrame:
     >>> round(float(ogrs3(row)["ogrs3_1y"].iloc[0]), 4)
     0.0745
     """
-    age = releases["age_at_release"].to_numpy(dtype=float)
-    sex = releases["sex"].to_numpy(dtype=object)
-    prev = releases["previous_sanctions"].to_numpy(dtype=float)
-    index_age = releases["age_at_index_conviction"].to_numpy(dtype=float)
+    return pd.DataFrame(ogrs3_columns(releases), index=releases.index)
+
+
+def ogrs3_columns(columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """:func:`ogrs3` on columns (arrays by contract name), without building a DataFrame.
+
+    The one implementation: :func:`ogrs3` calls it with a DataFrame's columns; the
+    service's small requests (:mod:`riskmodel.scoring.single`) with numpy arrays.
+
+    Returns
+    -------
+    dict of str to ndarray
+        :data:`OGRS3_COLUMNS`, one value per row.
+    """
+    age = np.asarray(columns["age_at_release"], dtype=float)
+    sex = np.asarray(columns["sex"], dtype=object)
+    prev = np.asarray(columns["previous_sanctions"], dtype=float)
+    index_age = np.asarray(columns["age_at_index_conviction"], dtype=float)
     index_age = np.where(np.isnan(index_age), age, index_age)
-    first = releases["age_at_first_sanction"].to_numpy(dtype=float)
+    first = np.asarray(columns["age_at_first_sanction"], dtype=float)
     first = np.where(np.isnan(first) & (prev == 0), index_age, first)
-    offence_weight = releases["index_offence"].map(OFFENCE_WEIGHTS).to_numpy(dtype=float)
+    # a hashed lookup (as Series.map of the dict): an unknown group takes the appended NaN
+    offences = np.asarray(columns["index_offence"], dtype=object)
+    offence_weight = _OFFENCE_WEIGHT_VALUES[_OFFENCE_GROUPS.get_indexer(offences)]
 
     denominator = 10.0 + index_age - first
-    reason = np.full(len(releases), None, dtype=object)
+    reason = np.full(len(age), None, dtype=object)
     reason[np.isnan(offence_weight)] = _NOT_A_GROUP
     reason[~np.isin(sex, ("M", "F"))] = _SEX_UNKNOWN
     reason[np.isnan(first)] = _FIRST_UNKNOWN
@@ -131,7 +162,4 @@ def ogrs3(releases: pd.DataFrame) -> pd.DataFrame:
     score = _age_sex_weight(age, sex) + history + COPAS_WEIGHT * copas + offence_weight
     p1 = np.where(available, 1.0 / (1.0 + np.exp(-(INTERCEPT_1Y + score))), np.nan)
     p2 = np.where(available, 1.0 / (1.0 + np.exp(-(INTERCEPT_2Y + score))), np.nan)
-    return pd.DataFrame(
-        {"ogrs3_1y": p1, "ogrs3_2y": p2, "ogrs3_band": ogrs3_band(p2), "ogrs3_unavailable": reason},
-        index=releases.index,
-    )
+    return {"ogrs3_1y": p1, "ogrs3_2y": p2, "ogrs3_band": ogrs3_band(p2), "ogrs3_unavailable": reason}

@@ -3,7 +3,8 @@
 :func:`train_and_register` is what ``riskmodel train`` and ``riskmodel demo``, the MLflow
 project (``training/``), the notebooks, the tests' trained homes and the benchmarks run.
 It validates the tables against the data contract (unless given already validated ones),
-fits and evaluates every target (:func:`riskmodel.modelling.train.train_models`), logs
+evaluates every target's procedure by a rolling-origin backtest and refits it on every
+eligible release (:func:`riskmodel.modelling.train.train_models`), logs
 the run and registers each model as ``candidate``
 (:func:`riskmodel.modelling.registry.log_training`). Promotion is a separate, deliberate
 step (:func:`riskmodel.modelling.registry.promote`).
@@ -132,7 +133,7 @@ def train_and_register(
     riskmodel.data.contract.ContractError
         When a table is unusable as a whole.
     ValueError
-        When a target has no eligible releases in a part of the split.
+        When a target has no eligible releases to evaluate or to fit a period on.
     """
     if isinstance(data, Cohort):
         cohort = data
@@ -144,8 +145,10 @@ def train_and_register(
     result = train_models(
         releases, cohort.reoffences.data, as_of=as_of, config=config, truth=truth, test_from=test_from
     )
-    # The training period's releases: the drift profile and the model's input example.
-    training_rows = releases.loc[releases["release_date"] < pd.Timestamp(result.split["test_from"])]
+    # The deployed models' training releases (every eligible one; with a fixed test part,
+    # those outside it): the drift profile and the model's input example.
+    last = pd.Timestamp(max(tr.refit["last_release"] for tr in result.targets.values()))
+    training_rows = releases.loc[releases["release_date"] <= last]
     digest = config_hash(config, as_of=as_of, test_from=test_from)
     versions = log_training(result, settings, training_rows=training_rows, run_name=run_name, config_digest=digest)
     return RegisteredTraining(result=result, versions=versions, cohort=cohort)

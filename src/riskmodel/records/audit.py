@@ -1,4 +1,4 @@
-"""Audit database: API keys (hashes only), scoring requests and batches.
+"""Audit database: API keys (hashes only), scoring requests, batches, the panel's decisions and sessions.
 
 SQLAlchemy Core over a SQLite file under ``RISKMODEL_HOME`` by default, or PostgreSQL
 when a URL is given (``RISKMODEL_AUDIT_URL``). Writing a record is part of answering: the
@@ -12,10 +12,17 @@ chain head, which serialises writers across processes (``BEGIN IMMEDIATE`` on SQ
 
 A SQLite file is created readable by its owner only (0600); SQLite gives its ``-wal`` and
 ``-shm`` files the same mode.
+
+The schema is managed by Alembic (:mod:`riskmodel.records.migrations`). A new database
+is created at the newest revision; any other database must be at that revision, or
+:meth:`AuditStore.create_schema` refuses it with :class:`SchemaOutdated`, naming
+``riskmodel db upgrade`` (:meth:`AuditStore.upgrade`), which upgrades it in place and
+keeps its rows.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import json
@@ -24,14 +31,13 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from riskmodel.records._chain import GENESIS, ChainRecord, ChainReport, record_hash, verify_chain
+from riskmodel.records._chain import ChainRecord, ChainReport, record_hash, verify_chain
 
 if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -42,6 +48,7 @@ __all__ = [
     "PERMISSIONS",
     "AuditStore",
     "AuditUnavailable",
+    "SchemaOutdated",
     "ApiKey",
     "ChainReport",
     "hash_key",
@@ -51,14 +58,17 @@ ROLES: tuple[str, ...] = ("panel", "operator", "auditor")
 
 _T = TypeVar("_T")
 
-#: What each role may do.
+#: What each role may do: ``decide`` records a panel decision, ``decisions`` reads them,
+#: ``export`` downloads the decisions log (CSV).
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "panel": frozenset({"score", "model"}),
-    "operator": frozenset({"score", "model", "reload", "metrics"}),
-    "auditor": frozenset({"audit", "model"}),
+    "panel": frozenset({"score", "model", "decide", "decisions"}),
+    "operator": frozenset({"score", "model", "reload", "metrics", "decisions", "export"}),
+    "auditor": frozenset({"audit", "model", "decisions", "export"}),
 }
 
-_metadata = sa.MetaData()
+#: The tables at the newest migration (:mod:`riskmodel.records.migrations`).
+metadata = sa.MetaData()
+_metadata = metadata
 
 
 def _chain_columns() -> list[sa.Column]:
@@ -133,6 +143,45 @@ events = sa.Table(
     *_chain_columns(),
 )
 
+#: The panel's decisions: append-only (a change is a new row naming the one it
+#: ``replaces``), chained. ``scores_seen`` and ``model_versions`` are JSON text.
+decisions = sa.Table(
+    "decisions",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decision_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("release_id", sa.String(200), nullable=False, index=True),
+    sa.Column("person_id", sa.String(200), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reason_code", sa.String(64), nullable=True),
+    sa.Column("reason_text", sa.Text, nullable=False),
+    sa.Column("replaces", sa.String(32), nullable=True),
+    sa.Column("decided_by", sa.String(32), nullable=False),
+    sa.Column("decided_by_label", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("scores_seen", sa.Text, nullable=False),
+    sa.Column("model_versions", sa.Text, nullable=False),
+    sa.Column("month", sa.String(7), nullable=True, index=True),
+    sa.Column("override", sa.Boolean, nullable=False),
+    *_chain_columns(),
+)
+
+#: Signed-in page sessions (not chained: ``last_seen_at`` moves). Only the session id's
+#: hash is kept; the CSRF token is useless without the session id.
+sessions = sa.Table(
+    "sessions",
+    _metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(32), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("idle_timeout_s", sa.Integer, nullable=False),
+    sa.Column("absolute_timeout_s", sa.Integer, nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+)
+
 #: The last chain position written and its hash; ``legacy`` counts each table's records
 #: written before the chain began (JSON), the only ones allowed to have no position.
 chain_head = sa.Table(
@@ -152,18 +201,11 @@ _CHAINED: dict[str, tuple[str, ...]] = {
     "score_requests": ("request_id", "key_id", "role", "requested_at", "release_ids", "model_versions", "outputs"),
     "batches": tuple(c.name for c in batches.columns if c.name not in ("id", "chain_seq", "chain_hash")),
     "events": ("kind", "actor", "at", "details"),
+    "decisions": tuple(c.name for c in decisions.columns if c.name not in ("id", "chain_seq", "chain_hash")),
 }
-_TABLES = {t.name: t for t in (api_keys, key_revocations, score_requests, batches, events)}
+_TABLES = {t.name: t for t in (api_keys, key_revocations, score_requests, batches, events, decisions)}
 for _table in _TABLES.values():
     sa.Index(f"ix_{_table.name}_chain_seq", _table.c.chain_seq, unique=True)
-
-#: Columns added to a database made before they existed. Interim, until Alembic
-#: migrations arrive (issue 13): ``ALTER TABLE ... ADD COLUMN`` of nullable columns only.
-_ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "api_keys": ("chain_seq", "chain_hash"),
-    "score_requests": ("chain_seq", "chain_hash"),
-    "batches": ("output_fingerprint", "chain_seq", "chain_hash"),
-}
 
 _BATCH_FIELDS = frozenset(_CHAINED["batches"])
 _BATCH_REQUIRED = frozenset(c.name for c in batches.columns if c.name in _BATCH_FIELDS and not c.nullable)
@@ -171,6 +213,10 @@ _BATCH_REQUIRED = frozenset(c.name for c in batches.columns if c.name in _BATCH_
 
 class AuditUnavailable(RuntimeError):
     """The audit database could not be written or read."""
+
+
+class SchemaOutdated(AuditUnavailable):
+    """The audit database is not at this version's schema: ``riskmodel db upgrade`` upgrades it."""
 
 
 @dataclass(frozen=True)
@@ -242,14 +288,56 @@ class AuditStore:
         self._ready = False
 
     def create_schema(self) -> AuditStore:
-        """Create the tables if absent, add columns missing from an older database, start the chain."""
+        """Create the schema in an empty database (Alembic, newest revision); check it in any other.
+
+        Raises
+        ------
+        SchemaOutdated
+            When the database holds tables of an earlier version (no Alembic revision,
+            or an older one) or of a newer one: the message names ``riskmodel db upgrade``.
+        AuditUnavailable
+            When the database cannot be reached.
+        """
         try:
-            self._transaction(_create_schema, write=True, commit=True)
+            self._transaction(lambda c: _create_schema(c, self._safe_url()), write=True, commit=True)
+        except SchemaOutdated:
+            self.engine.dispose()
+            raise
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise self._unavailable(exc) from exc
         self._ready = True
         return self
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Upgrade the database in place to this version's schema (``riskmodel db upgrade``), keeping its rows.
+
+        A database made before migrations (no ``alembic_version`` table) is adopted by
+        the baseline revision. Returns the revisions before and after (``None``: none
+        recorded). Several processes may call it at once: they take turns.
+
+        Raises
+        ------
+        AuditUnavailable
+            When the database cannot be reached or the upgrade fails (nothing is changed:
+            it runs in one transaction).
+        """
+        try:
+            before = self._transaction(_upgrade, write=True, commit=True)
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise self._unavailable(exc) from exc
+        self._ready = True
+        return before, head_revision()
+
+    def revision(self) -> tuple[str | None, str]:
+        """The database's Alembic revision (``None``: none recorded) and this version's (``riskmodel db current``)."""
+        try:
+            current = self._transaction(_current_revision, write=False, commit=False)
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise self._unavailable(exc) from exc
+        return current, head_revision()
 
     def _safe_url(self) -> str:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
@@ -493,24 +581,75 @@ class AuditStore:
         return self._run(_verify)
 
 
-def _create_schema(conn: sa.Connection) -> None:
-    if conn.dialect.name == "postgresql":  # several workers start at once: one at a time
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _alembic_config(conn: sa.Connection | None = None) -> Any:
+    """Alembic's configuration, made in code: the package's migrations, run on ``conn``."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest Alembic revision: the schema this version writes."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _current_revision(conn: sa.Connection) -> str | None:
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _lock_schema(conn: sa.Connection) -> None:
+    """One process at a time changes or checks the schema (SQLite: the writer's ``BEGIN IMMEDIATE``)."""
+    if conn.dialect.name == "postgresql":  # several workers start at once
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(7310240110)"))
-    _metadata.create_all(conn)
-    inspector = sa.inspect(conn)
-    for name, added in _ADDED_COLUMNS.items():
-        present = {c["name"] for c in inspector.get_columns(name)}
-        for column in (_TABLES[name].c[c] for c in added if c not in present):
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN {column.name} {kind}"))
-    for table in _TABLES.values():
-        for index in table.indexes:
-            index.create(conn, checkfirst=True)
-    if conn.execute(sa.select(chain_head.c.id)).first() is None:
-        legacy = {name: _count(conn, t, t.c.chain_seq.is_(None)) for name, t in _TABLES.items()}
-        insert = (pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect).insert(chain_head)
-        values = {"id": 1, "seq": 0, "hash": GENESIS, "legacy": json.dumps(legacy)}
-        conn.execute(insert.values(**values).on_conflict_do_nothing())
+
+
+def _upgrade(conn: sa.Connection) -> str | None:
+    """Run the migrations up to the newest, in the caller's transaction; the revision before."""
+    from alembic import command
+
+    _lock_schema(conn)
+    before = _current_revision(conn)
+    command.upgrade(_alembic_config(conn), "head")
+    return before
+
+
+def _create_schema(conn: sa.Connection, where: str) -> None:
+    _lock_schema(conn)
+    current, head = _current_revision(conn), head_revision()
+    if current == head:
+        return
+    if current is None and not set(sa.inspect(conn).get_table_names()) & set(_metadata.tables):
+        _upgrade(conn)  # an empty database: created at the newest revision
+        return
+    made_by = "a newer version of riskmodel" if _unknown_revision(current) else "an earlier version of riskmodel"
+    raise SchemaOutdated(
+        f"audit database {where} was made by {made_by} (schema revision {current or 'before migrations'},"
+        f" this version needs {head}): run `riskmodel db upgrade` to upgrade it in place (its records are kept)"
+    )
+
+
+def _unknown_revision(revision: str | None) -> bool:
+    """True for a revision this version does not know (written by a newer version)."""
+    if revision is None:
+        return False
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is None
+    except CommandError:
+        return True
 
 
 def _count(conn: sa.Connection, table: sa.Table, *where: Any) -> int:

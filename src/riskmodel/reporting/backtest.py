@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.data.contract import load_cohort, read_table
-from riskmodel.data.labels import LabelConfig, derive_labels
+from riskmodel.data.labels import LabelConfig, check_as_of, derive_labels
 from riskmodel.evaluation.metrics import binary_metrics, count_metrics
 from riskmodel.settings import Settings
 
@@ -183,12 +183,16 @@ def run_backtest(
     ------
     LookupError
         When there are no earlier scores, or none has a matured outcome.
+    ValueError
+        When ``as_of`` is more than 31 days after the latest date in ``data``
+        (:func:`~riskmodel.data.labels.check_as_of`).
     """
     import mlflow
 
     from riskmodel.modelling.registry import connect
 
     cohort = load_cohort(data, allow_identifiers=allow_identifiers)  # the outcome data first: refused whole, or read
+    check_as_of(cohort.releases.data, cohort.reoffences.data, as_of=as_of)  # an as_of past the extract: refused
     paths = [Path(p) for p in score_paths] or _score_paths(settings)
     if not paths:
         raise LookupError("no earlier score files: pass --scores FILE or run `riskmodel score` first")

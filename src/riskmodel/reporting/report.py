@@ -11,6 +11,11 @@ The page is Jinja2 templates in ``riskmodel/templates/report/`` (autoescaped), o
 section, with the words; this module gathers the values they show, and
 :mod:`riskmodel.evaluation.plots` draws the charts. The model card is Markdown, rendered
 by markdown-it-py with raw HTML turned off.
+
+With a panel base URL (``RISKMODEL_PANEL_BASE_URL``, read by the CLI), each person on the
+list links to their page in the service (``<base>/panel/person/<release_id>``), and the
+report says how many of the previous list have a panel decision
+(:func:`previous_list_decisions`).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -42,9 +48,19 @@ from riskmodel.scoring.scoring import band, priority_score
 
 if TYPE_CHECKING:
     from riskmodel.modelling.champions import Champions
+    from riskmodel.records.audit import AuditStore
     from riskmodel.reporting.batch import BatchResult
 
-__all__ = ["write_report", "render_report", "report_period", "ReportPeriod", "RULE_WORDS"]
+__all__ = [
+    "write_report",
+    "render_report",
+    "report_period",
+    "ReportPeriod",
+    "RULE_WORDS",
+    "ListDecisions",
+    "previous_list_decisions",
+    "person_url",
+]
 
 #: Each priority rule as a panel member would say it.
 RULE_WORDS: dict[str, str] = {
@@ -74,8 +90,9 @@ _LIST_COLUMNS = (
     ("reoffence", "chance of reoffending (12 months)", 13),
     ("harm", "chance of violent or sexual reoffending (24 months)", 13),
     ("expected", "expected reoffences (12 months)", 10),
-    ("ogrs3", "OGRS3 (2 years)", 12),
-    ("details", "main factors and resettlement needs", 21),
+    ("ogrs3", "OGRS3 (2 years)", 10),
+    ("arp", "ARP (2 years)", 10),
+    ("details", "main factors and resettlement needs", 19),
     ("notes", "notes", 14),
 )
 
@@ -147,6 +164,9 @@ def _list_row(row: Mapping[str, Any]) -> dict[str, Any]:
         out[name] = _as_list(out.get(name))
     out["priority_rank"] = int(out["priority_rank"])
     out["ogrs3_2y"] = None if pd.isna(out["ogrs3_2y"]) else float(out["ogrs3_2y"])
+    # a scores file written before ARP was added has no ARP columns: shown blank
+    out["arp_2y"] = None if pd.isna(out.get("arp_2y", np.nan)) else float(out["arp_2y"])
+    out.setdefault("arp_band", None)
     return out
 
 
@@ -423,11 +443,78 @@ def _card_html(card: str, sections: tuple[str, ...] | None = None) -> Markup:
     return Markup(markdown.renderer.render(tokens, markdown.options, {}))
 
 
+# --------------------------------------------------------------------------- the panel's decisions
+
+
+@dataclass(frozen=True)
+class ListDecisions:
+    """How many people of an earlier list have a panel decision.
+
+    Attributes
+    ----------
+    listed : int
+        People on that list (the top of its ranking, up to the panel's capacity).
+    decided : int
+        How many of them have a decision recorded (in the service's pages or ``POST /decisions``).
+    made_at : datetime
+        When that list was scored.
+    """
+
+    listed: int
+    decided: int
+    made_at: datetime
+
+
+def previous_list_decisions(store: AuditStore, *, capacity: int) -> ListDecisions | None:
+    """The previous batch's list (its top ``capacity``) and how many of it have a decision.
+
+    The previous batch is the one recorded before the latest (a batch is recorded before
+    its report is written). None when there is none, or its scores file is gone.
+
+    Raises
+    ------
+    AuditUnavailable
+        When the audit database cannot be read.
+    """
+    from riskmodel.records.decisions import latest_decisions
+
+    batches = store.batch_records(limit=2)
+    if len(batches) < 2:
+        return None
+    previous = batches[1]
+    try:
+        frame = _read_columns(Path(previous["output_path"]), ["release_id", "priority_rank"])
+    except (OSError, ValueError, KeyError):  # moved, deleted or not a scores file any more
+        return None
+    ranks = pd.to_numeric(frame["priority_rank"], errors="coerce")
+    listed = frame.loc[ranks <= capacity, "release_id"].astype(str).tolist()
+    decided = len(latest_decisions(store, listed))
+    return ListDecisions(listed=len(listed), decided=decided, made_at=previous["finished_at"])
+
+
+def person_url(base_url: str, release_id: str) -> str:
+    """A person's page in the panel's workspace, e.g. ``https://iom.example/panel/person/R%2F1``.
+
+    Examples
+    --------
+    >>> person_url("https://iom.example/", "R/1 a")
+    'https://iom.example/panel/person/R%2F1%20a'
+    """
+    return f"{base_url.rstrip('/')}/panel/person/{quote(str(release_id), safe='')}"
+
+
 # --------------------------------------------------------------------------- the report
 
 
 def render_report(
-    result: BatchResult, champions: Champions, *, title: str | None = None, month: str | None = None
+    result: BatchResult,
+    champions: Champions,
+    *,
+    title: str | None = None,
+    month: str | None = None,
+    panel_base_url: str | None = None,
+    previous_list: ListDecisions | None = None,
+    impact: Mapping[str, Any] | None = None,
 ) -> str:
     """The report's HTML for a :class:`~riskmodel.reporting.batch.BatchResult`.
 
@@ -443,11 +530,20 @@ def render_report(
     month : str, optional
         The month covered, ``YYYY-MM``; by default the month most of the scored
         releases fall in (see :func:`report_period`).
+    panel_base_url : str, optional
+        The service's address (e.g. ``https://iom.example``): each person on the list
+        links to their page there (:func:`person_url`).
+    previous_list : ListDecisions, optional
+        How many of the previous list have a decision (:func:`previous_list_decisions`).
+    impact : mapping, optional
+        The latest impact estimate (:func:`riskmodel.evaluation.impact.impact_summary`):
+        its section is shown when each group has enough matured decisions (``enough``).
 
     Returns
     -------
     str
-        A complete HTML document with no external references.
+        A complete HTML document with no external references (but the links to the
+        panel's pages, when ``panel_base_url`` is given).
 
     Raises
     ------
@@ -458,6 +554,8 @@ def render_report(
     period = report_period(_scored_release_dates(result), month=month)
     on_list = min(int(getattr(result, "capacity", 0) or scoring.capacity), result.rows_scored)
     rows = [_list_row(row) for row in result.top.head(on_list).to_dict("records")]
+    for row in rows:
+        row["page"] = person_url(panel_base_url, row["release_id"]) if panel_base_url else None
     explained = bool(getattr(result, "explained", True))
     card = champions.info["reoffence"].model_card
     ranges = champions.models["reoffence"].features.ranges_
@@ -483,12 +581,32 @@ def render_report(
         "card": {"short": _card_html(card, _SHORT_CARD), "full": _card_html(card)},
         "drift": sorted(result.drift.items(), key=lambda item: -item[1]),
         "drift_not_computed": drift_not_computed(result.rows_scored),
+        "previous_list": previous_list,
+        "panel_base_url": panel_base_url,
+        "impact_section": _impact_section(impact),
     }
     return _environment().get_template("report/base.html").render(context)
 
 
+def _impact_section(impact: Mapping[str, Any] | None) -> Markup | None:
+    """The impact section's HTML, when an estimate with enough matured decisions is given."""
+    if not impact or not impact.get("enough"):
+        return None
+    from riskmodel.reporting.impact_report import render_impact_section
+
+    return render_impact_section(impact)
+
+
 def write_report(
-    result: BatchResult, champions: Champions, path: Path, *, title: str | None = None, month: str | None = None
+    result: BatchResult,
+    champions: Champions,
+    path: Path,
+    *,
+    title: str | None = None,
+    month: str | None = None,
+    panel_base_url: str | None = None,
+    previous_list: ListDecisions | None = None,
+    impact: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the report atomically and return its path.
 
@@ -504,6 +622,8 @@ def write_report(
         Heading (default "IOM panel report"), followed by the month covered.
     month : str, optional
         The month covered, ``YYYY-MM`` (default: from the release dates).
+    panel_base_url, previous_list, impact : optional
+        As for :func:`render_report`.
 
     Returns
     -------
@@ -513,6 +633,15 @@ def write_report(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(result, champions, title=title, month=month), encoding="utf-8")
+    html = render_report(
+        result,
+        champions,
+        title=title,
+        month=month,
+        panel_base_url=panel_base_url,
+        previous_list=previous_list,
+        impact=impact,
+    )
+    tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)
     return path

@@ -10,7 +10,7 @@ three columns that stay structured from scoring to the edge:
   ``{"code": "outside_training_range", "message": "age_at_release outside the training
   range 18.2-62.6", "field": "age_at_release"}`` or ``{"code": "ogrs3_unavailable",
   "message": "OGRS3 unavailable: age_at_first_sanction unknown", "field":
-  "age_at_first_sanction"}``;
+  "age_at_first_sanction"}`` (``arp_unavailable`` likewise for ARP);
 * ``top_factors``: a list of ``{"feature", "value", "contribution", "direction",
   "pathway"}`` objects, largest effect first.
 
@@ -93,6 +93,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "ogrs3_1y",
     "ogrs3_2y",
     "ogrs3_band",
+    "arp_2y",
+    "arp_band",
     "warnings",
     "scored_at",
 )
@@ -125,6 +127,7 @@ _TYPES: dict[str, pa.DataType] = {
     "priority_score": pa.float64(),
     "ogrs3_1y": pa.float64(),
     "ogrs3_2y": pa.float64(),
+    "arp_2y": pa.float64(),
     "needs": NEEDS_TYPE,
     "warnings": WARNINGS_TYPE,
     "top_factors": TOP_FACTORS_TYPE,
@@ -146,6 +149,7 @@ PARQUET_OPTIONS: dict[str, Any] = {
         "frequency_model",
         "priority_rule",
         "ogrs3_band",
+        "arp_band",
         "scored_at",
         "needs.list.element",
         "warnings.list.element.code",

@@ -28,6 +28,8 @@ import pandas as pd
 
 from riskmodel._constants import NEEDS_COLUMNS
 from riskmodel.data.contract import ValidatedTable, validate_releases
+from riskmodel.modelling.arp import UNAVAILABLE_INPUT as ARP_UNAVAILABLE_INPUT
+from riskmodel.modelling.arp import arp
 from riskmodel.modelling.champions import Champions
 from riskmodel.modelling.config import ScoringConfig
 from riskmodel.modelling.models import CalibratedModel
@@ -104,9 +106,13 @@ def _needs(rows: pd.DataFrame) -> CodedColumn:
 
 
 def _warnings(
-    rows: pd.DataFrame, ranges: dict[str, tuple[float, float]], tolerance: float, unavailable: np.ndarray
+    rows: pd.DataFrame,
+    ranges: dict[str, tuple[float, float]],
+    tolerance: float,
+    unavailable: np.ndarray,
+    arp_unavailable: np.ndarray,
 ) -> CodedColumn:
-    """Per row, its warnings: values outside the training range, OGRS3 unavailable and why."""
+    """Per row, its warnings: values outside the training range, OGRS3 and ARP unavailable and why."""
     flags, items = [], []
     for name, (low, high) in ranges.items():
         if name not in rows:
@@ -118,6 +124,9 @@ def _warnings(
     for reason in sorted({r for r in unavailable if r is not None}):
         flags.append(unavailable == reason)
         items.append(warning("ogrs3_unavailable", f"OGRS3 unavailable: {reason}", UNAVAILABLE_INPUT.get(reason)))
+    for reason in sorted({r for r in arp_unavailable if r is not None}):
+        flags.append(arp_unavailable == reason)
+        items.append(warning("arp_unavailable", f"ARP unavailable: {reason}", ARP_UNAVAILABLE_INPUT.get(reason)))
     if not flags:
         return CodedColumn.empty(len(rows))
     return CodedColumn.from_flags(np.column_stack(flags), items)
@@ -207,7 +216,13 @@ def score_columns(
     out["ogrs3_2y"] = np.round(reference["ogrs3_2y"].to_numpy(), 6)
     out["ogrs3_band"] = reference["ogrs3_band"].to_numpy()
     unavailable = reference["ogrs3_unavailable"].to_numpy(dtype=object)
-    out["warnings"] = _warnings(rows, models["reoffence"].features.ranges_, config.range_tolerance, unavailable)
+    static = arp(rows)  # scored at release, as the models are
+    out["arp_2y"] = np.round(static["arp_2y"].to_numpy(), 6)
+    out["arp_band"] = static["arp_band"].to_numpy()
+    arp_unavailable = static["arp_reason"].to_numpy(dtype=object)
+    out["warnings"] = _warnings(
+        rows, models["reoffence"].features.ranges_, config.range_tolerance, unavailable, arp_unavailable
+    )
     out["scored_at"] = scored_at or utc_now()
     return out, reoffence_features
 

@@ -48,7 +48,9 @@ def permit(key: ApiKey | None, permission: str) -> ApiKey:
     key : ApiKey or None
         The stored key found for the caller's key (None: unknown or revoked).
     permission : str
-        What the caller asks to do: ``"score"``, ``"model"``, ``"reload"`` or ``"audit"``.
+        What the caller asks to do: ``"score"``, ``"model"``, ``"reload"``, ``"audit"``,
+        ``"decide"`` (record a panel decision), ``"decisions"`` (read them) or ``"export"``
+        (download the decisions log); see :data:`~riskmodel.records.audit.PERMISSIONS`.
 
     Raises
     ------
@@ -63,7 +65,7 @@ def permit(key: ApiKey | None, permission: str) -> ApiKey:
 
 
 def _unavailable(exc: AuditUnavailable) -> ServiceError:
-    return ServiceError(503, f"audit database unavailable: {exc}")
+    return ServiceError(503, "audit database unavailable")  # where it is stays in the service's log
 
 
 def authorize(store: AuditStore, authorization: str | None, permission: str) -> ApiKey:

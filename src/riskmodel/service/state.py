@@ -10,6 +10,10 @@ A scored request is answered with the very JSON text that was written to the aud
 trail: the outputs are serialised once, recorded, and only then returned, so a score
 that could not be recorded is never sent (503 instead). The JSON is
 :func:`riskmodel.scoring.output.render_rows`'s: needs, warnings and factors as lists.
+
+An audit outage is logged at ERROR once when it starts (with the database's URL, its
+password masked) and once, at WARNING, when the store answers again; the callers' 503
+says only that the audit database is unavailable, never where it is.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import json
 import logging
 import queue
 import threading
+import time
 import traceback
 import uuid
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +35,17 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.data.contract import ContractError, check_json_releases, unknown_fields
+from riskmodel.logs import safe_url
 from riskmodel.modelling.champions import Champions
 from riskmodel.modelling.registry import load_champions
-from riskmodel.records.audit import ApiKey, AuditStore, AuditUnavailable
+from riskmodel.records import decisions as panel_decisions
+from riskmodel.records.audit import ApiKey, AuditStore, AuditUnavailable, SchemaOutdated
 from riskmodel.scoring.output import CodedColumn, concat_columns, json_ready, render_rows, warning
 from riskmodel.scoring.scoring import PRIORITY_RULES, rank_priority, score_columns, utc_now, validate_for_scoring
+from riskmodel.scoring.single import LEAN_MAX_ROWS, LeanRows, lean_enabled, score_lean, validate_lean
 from riskmodel.service import auth
 from riskmodel.service.errors import ServiceError
+from riskmodel.service.http import NO_ROLE, note_role
 from riskmodel.service.workers import ChampionSync
 from riskmodel.settings import Settings
 
@@ -60,6 +70,25 @@ COALESCE_MAX_ROWS = 512
 #: for a float, a value of an unexpected type): that request is refused with 422, as any
 #: other invalid input. Anything else is the service's fault (500, the request only).
 INPUT_ERRORS: tuple[type[Exception], ...] = (ArithmeticError, ValueError, TypeError)
+
+#: What a caller is told when the audit store cannot be used (where it is stays in the log).
+AUDIT_UNAVAILABLE = "audit database unavailable"
+
+#: The fields of a ``POST /decisions`` body.
+DECISION_FIELDS: tuple[str, ...] = (
+    "release_id",
+    "person_id",
+    "decision",
+    "reason_code",
+    "reason_text",
+    "replaces",
+    "month",
+    "scores_seen",
+    "model_versions",
+)
+
+#: The band label of a target scored without bands (``riskmodel_scored_releases_total``).
+NO_BAND = "none"
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +130,18 @@ def _unscorable(exc: Exception) -> ServiceError:
 def _numbers(champions: Champions) -> dict[str, str]:
     """Target -> version number of a set of champions."""
     return {target: info.version for target, info in champions.info.items()}
+
+
+def _count_bands(bands: dict[str, Any], versions: dict[str, str], start: int, end: int) -> Counter:
+    """(target, band, model version) -> releases among rows ``start:end`` (band ``none`` without bands)."""
+    counts: Counter = Counter()
+    for target, column in bands.items():
+        if column is None:
+            counts[(target, NO_BAND, versions[target])] += end - start
+            continue
+        for name, n in Counter(str(b) for b in column[start:end]).items():
+            counts[(target, name, versions[target])] += n
+    return counts
 
 
 @dataclass(frozen=True)
@@ -151,7 +192,9 @@ class _Job:
     future: Future
     authorization: str | None = None
     key: ApiKey | None = None
-    rows: pd.DataFrame | None = None
+    rows: pd.DataFrame | LeanRows | None = None
+    request_id: str | None = None
+    counts: Counter | None = None  # (target, band, model version) -> releases
 
 
 class ServiceState:
@@ -171,10 +214,17 @@ class ServiceState:
     ----------
     settings : Settings
         Where the registry and the audit database are.
+    metrics : RequestMetrics, optional
+        Where scored releases and failed audit writes are counted
+        (:class:`riskmodel.service.http.RequestMetrics`).
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, metrics: Any = None):
         self.settings = settings
+        self.metrics = metrics
+        self._outage_lock = threading.Lock()
+        self._outage_since: float | None = None  # monotonic time the current audit outage began
+        self._outage_refusals = 0
         self.store = AuditStore(settings.audit_url)
         self._champions: Champions = load_champions(settings)
         self._reload_lock = threading.Lock()
@@ -185,8 +235,10 @@ class ServiceState:
         self.sync: ChampionSync | None = None
         try:
             self.store.create_schema()
-        except AuditUnavailable:
-            pass  # requests will answer 503 until the database is back
+        except SchemaOutdated:
+            raise  # an earlier version's database: the service does not start until `riskmodel db upgrade`
+        except AuditUnavailable as exc:
+            self._audit_down(exc)  # requests will answer 503 until the database is back
 
     @property
     def champions(self) -> Champions:
@@ -200,7 +252,65 @@ class ServiceState:
         store is down cannot answer one: it is not ready, though alive. The store's
         check is one cheap query, bounded by the store's connect and statement timeouts.
         """
-        return self._champions is not None and self.store.ping()
+        if self._champions is None:
+            return False
+        if self.store.ping():
+            self._audit_up()
+            return True
+        self._audit_down(None)
+        return False
+
+    def served(self) -> tuple[dict[str, str], int | None]:
+        """Target -> version number served by this worker, and the published generation it serves."""
+        return _numbers(self._champions), (self.sync.generation if self.sync is not None else None)
+
+    def describe(self) -> str:
+        """What this state serves and where it records, for the start-up log (no credentials).
+
+        Examples
+        --------
+        ``champions reoffence v3, harm v2, frequency v2 from sqlite:////srv/rm/mlflow.db;
+        audit records to postgresql+psycopg://riskmodel:***@db:5432/audit``
+        """
+        versions = ", ".join(f"{t} v{v}" for t, v in _numbers(self._champions).items())
+        return (
+            f"champions {versions} from {safe_url(self.settings.tracking_uri)};"
+            f" audit records to {safe_url(self.settings.audit_url)}"
+        )
+
+    # ------------------------------------------------------------------ audit outages
+    def _audit_down(self, exc: BaseException | None) -> None:
+        """Note a failure to use the audit store: ERROR once when an outage begins."""
+        with self._outage_lock:
+            first = self._outage_since is None
+            if first:
+                self._outage_since, self._outage_refusals = time.monotonic(), 0
+            if exc is not None:
+                self._outage_refusals += 1
+        if first:
+            reason = str(exc) if exc is not None else f"audit database {safe_url(self.settings.audit_url)} unavailable"
+            logger.error(
+                "audit outage: %s; scoring requests are refused with 503 until it answers"
+                " (logged once per outage; its end is logged)",
+                reason,
+                extra={"audit": safe_url(self.settings.audit_url), "event": "audit_outage"},
+            )
+
+    def _audit_up(self) -> None:
+        """Note that the audit store was written: WARNING once when an outage ends (reads prove nothing)."""
+        if self._outage_since is None:
+            return
+        with self._outage_lock:
+            if self._outage_since is None:
+                return
+            seconds, refused = time.monotonic() - self._outage_since, self._outage_refusals
+            self._outage_since = None
+        logger.warning(
+            "audit outage over: the audit database answers again after %.0f s (%d failed use(s) meanwhile)",
+            seconds,
+            refused,
+            extra={"audit": safe_url(self.settings.audit_url), "event": "audit_recovered"},
+        )
 
     # ------------------------------------------------------------------ access
     def authorize(self, authorization: str | None, permission: str) -> ApiKey:
@@ -212,7 +322,14 @@ class ServiceState:
             401 without a valid key, 403 when the key's role lacks the permission,
             503 when the key store cannot be read.
         """
-        return auth.authorize(self.store, authorization, permission)
+        token = auth.bearer_token(authorization)  # 401 without a bearer key
+        try:
+            key = self.store.authenticate(token)
+        except AuditUnavailable as exc:
+            self._audit_down(exc)
+            raise ServiceError(503, AUDIT_UNAVAILABLE) from None
+        note_role(key.role if key is not None else NO_ROLE)  # the metrics' role label, 403s included
+        return auth.permit(key, permission)
 
     def _authorize_jobs(self, jobs: list[_Job]) -> list[_Job]:
         """Set each job's key (one database read for all), or fail its future; the rest."""
@@ -303,6 +420,29 @@ class ServiceState:
             except Exception as exc:  # noqa: BLE001  (its values broke a check: this request only)
                 job.future.set_exception(_unreadable(exc))
 
+    @staticmethod
+    def _validate_lean(jobs: list[_Job], champions: Champions) -> bool:
+        """Set each job's ``rows`` by the lean path (:mod:`riskmodel.scoring.single`); False if it cannot.
+
+        Only for at most :data:`~riskmodel.scoring.single.LEAN_MAX_ROWS` releases in all,
+        each request valid whole: any refusal, or any doubt, leaves every job to the table
+        path (:meth:`_validate_together`), whose refusals are the contract's own.
+        """
+        if not jobs or not lean_enabled() or sum(len(job.releases) for job in jobs) > LEAN_MAX_ROWS:
+            return False
+        lean = []
+        for job in jobs:
+            try:
+                rows = validate_lean(job.releases, champions)
+            except Exception:  # noqa: BLE001  (the table path answers for its values)
+                rows = None
+            if rows is None:
+                return False
+            lean.append(rows)
+        for job, rows in zip(jobs, lean, strict=True):
+            job.rows = rows
+        return True
+
     def _precheck_each(self, jobs: list[_Job], champions: Champions) -> list[_Job]:
         """:meth:`precheck` each request on its own; the ones that pass (the others' futures fail)."""
         passed = []
@@ -351,7 +491,8 @@ class ServiceState:
         try:
             champions = self._champions  # one read: one set of versions for every row here
             waiting = self._precheck_each(self._authorize_jobs(jobs), champions)
-            self._validate_together(waiting, champions)
+            if not self._validate_lean(waiting, champions):  # small requests: no DataFrame
+                self._validate_together(waiting, champions)
             valid = [job for job in waiting if job.rows is not None]
             if valid:
                 self._score_and_record(valid, champions)
@@ -363,14 +504,20 @@ class ServiceState:
                 if not job.future.done():
                     job.future.set_exception(error)
 
-    def _score_texts(self, valid: list[_Job], champions: Champions) -> tuple[list[str], list[str]]:
-        """Score valid requests together: each row's JSON text and release id, in order.
+    def _score_texts(
+        self, valid: list[_Job], champions: Champions
+    ) -> tuple[list[str], list[str], dict[str, np.ndarray | None]]:
+        """Score valid requests together: each row's JSON text and release id, in order, and the bands.
 
-        Each request is ranked within itself, as if scored alone.
+        Each request is ranked within itself, as if scored alone. The bands are target
+        -> each row's band (None for a target without bands), for the metrics.
         """
         bounds = np.cumsum([0] + [len(job.rows) for job in valid])
-        rows = valid[0].rows if len(valid) == 1 else pd.concat([job.rows for job in valid], ignore_index=True)
-        output = self._score_columns(rows, champions, rank=len(valid) == 1)
+        if all(isinstance(job.rows, LeanRows) for job in valid):  # a few releases: no DataFrame
+            output = score_lean(LeanRows.concat([job.rows for job in valid]), champions, rank=len(valid) == 1)
+        else:
+            rows = valid[0].rows if len(valid) == 1 else pd.concat([job.rows for job in valid], ignore_index=True)
+            output = self._score_columns(rows, champions, rank=len(valid) == 1)
         if len(valid) > 1:
             scores, ids = output["priority_score"], output["release_id"]
             output["priority_rank"] = np.concatenate(
@@ -380,12 +527,13 @@ class ServiceState:
         extra = {"extra_numeric": config.extra_numeric, "extra_categorical": config.extra_categorical}
         ignored = [names for job in valid for names in unknown_fields(job.releases, **extra)]
         output["warnings"] = _warn_unknown_fields(output["warnings"], ignored)
-        return render_rows(output), [str(r) for r in output["release_id"].tolist()]
+        bands = {target: output.get(f"{target}_band") for target in champions.info}
+        return render_rows(output), [str(r) for r in output["release_id"].tolist()], bands
 
     def _score_and_record(self, valid: list[_Job], champions: Champions) -> None:
         """Score valid requests together (each alone if that fails), then record and answer them."""
         try:
-            texts, release_ids = self._score_texts(valid, champions)
+            texts, release_ids, bands = self._score_texts(valid, champions)
         except Exception as exc:  # noqa: BLE001  (one request's rows may be what breaks)
             if len(valid) == 1:
                 valid[0].future.set_exception(_unscorable(exc))
@@ -399,12 +547,13 @@ class ServiceState:
             for job in valid:
                 self._score_and_record([job], champions)
             return
-        versions = champions.versions()
+        versions, versions_by_target = champions.versions(), _numbers(champions)
         answers, start = [], 0
         for job in valid:
             end = start + len(job.rows)
+            job.counts = _count_bands(bands, versions_by_target, start, end)
             scored = ScoredRequest(
-                request_id=uuid.uuid4().hex,
+                request_id=job.request_id or uuid.uuid4().hex,
                 body="[" + ", ".join(texts[start:end]) + "]",
                 release_ids=release_ids[start:end],
                 model_versions=versions,
@@ -433,15 +582,21 @@ class ServiceState:
                 ]
             )
         except AuditUnavailable as exc:
+            if self.metrics is not None:
+                self.metrics.count_audit_write_failure()
             if len(answers) > 1 and self.store.ping():
                 logger.warning("recording %d requests together failed; recording each alone", len(answers))
                 for answer in answers:
                     self._record([answer])
                 return
-            error = ServiceError(503, f"not scored: the audit record could not be written ({exc})")
+            self._audit_down(exc)
+            error = ServiceError(503, f"not scored: the audit record could not be written ({AUDIT_UNAVAILABLE})")
             for job, _ in answers:
                 job.future.set_exception(error)
             return
+        self._audit_up()
+        if self.metrics is not None:
+            self.metrics.count_scored(sum((job.counts or Counter() for job, _ in answers), Counter()))
         for job, scored in answers:
             job.future.set_result(scored)
 
@@ -466,21 +621,24 @@ class ServiceState:
             except Exception as exc:  # noqa: BLE001  (the futures carry it; the thread must live on)
                 logger.error("scoring thread: unexpected %s\n%s", type(exc).__name__, _stack(exc))
 
-    def submit(self, authorization: str | None, releases: Any, *, key: ApiKey | None = None) -> Future:
+    def submit(
+        self, authorization: str | None, releases: Any, *, key: ApiKey | None = None, request_id: str | None = None
+    ) -> Future:
         """Queue one scoring request; the future gives its :class:`ScoredRequest`.
 
         The future fails with :class:`ServiceError` only: 401/403/422/503 when the request
         is refused, 500 (this request only) for a failure that is not its input's. Used
         by the HTTP endpoint, which awaits it; it has already checked the key (before
         reading the body) and passes it as ``key``, so the scoring thread does not read
-        it again.
+        it again, and the request's id (``request_id``: its ``X-Request-Id`` and audit
+        record's id; a new one by default).
         """
         if self._scorer is None:
             with self._scorer_lock:
                 if self._scorer is None:
                     self._scorer = threading.Thread(target=self._run_scorer, name="riskmodel-scorer", daemon=True)
                     self._scorer.start()
-        job = _Job(releases=releases, future=Future(), authorization=authorization, key=key)
+        job = _Job(releases=releases, future=Future(), authorization=authorization, key=key, request_id=request_id)
         self._jobs.put(job)
         return job.future
 
@@ -518,7 +676,7 @@ class ServiceState:
 
     # ------------------------------------------------------------------ other endpoints
     def model_info(self) -> dict[str, Any]:
-        """Versions, training-data fingerprints, test metrics and model cards."""
+        """Versions, training-data fingerprints, test metrics, model cards and accepted gate rules."""
         champions = self._champions
         return {
             "models": {
@@ -529,6 +687,8 @@ class ServiceState:
                     "training_data_fingerprint": info.fingerprint,
                     "test_metrics": {k: json_ready(v) for k, v in info.metrics.items() if k.startswith("model.")},
                     "model_card": info.model_card,
+                    # rules an operator accepted when it was made champion: who, when, rule, figures
+                    "acceptances": [json_ready(dict(item)) for item in info.acceptances],
                 }
                 for target, info in champions.info.items()
             },
@@ -623,7 +783,8 @@ class ServiceState:
                 record for wanted_kind in wanted for record in self._audit_records(wanted_kind, limit, release_id)
             ]
         except AuditUnavailable as exc:
-            raise ServiceError(503, f"audit database unavailable: {exc}") from None
+            self._audit_down(exc)
+            raise ServiceError(503, AUDIT_UNAVAILABLE) from None
         return sorted(records, key=lambda record: record["at"], reverse=True)[:limit]
 
     def _audit_records(self, kind: str, limit: int, release_id: str | None) -> list[dict[str, Any]]:
@@ -646,3 +807,103 @@ class ServiceState:
             {"kind": kind, "at": e["at"], "event": e["kind"], "actor": e["actor"], "details": e["details"]}
             for e in self.store.events(limit=limit)
         ]
+
+    # ------------------------------------------------------------------ decisions
+    @staticmethod
+    def read_json(raw: bytes) -> Any:
+        """A request body parsed as JSON.
+
+        Raises
+        ------
+        ServiceError
+            400 when it is not JSON text in UTF-8.
+        """
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):  # (JSONDecodeError and UnicodeDecodeError are ValueErrors)
+            rule = "must be JSON text in UTF-8"
+            raise ServiceError(
+                400, f"body: not valid JSON ({rule})", problems=[{"field": "body", "rule": rule}]
+            ) from None
+
+    def record_decision(self, key: ApiKey, body: Any) -> dict[str, Any]:
+        """Record one panel decision (``POST /decisions``); the decision as recorded, as JSON values.
+
+        ``body`` is the parsed JSON object: ``release_id``, ``person_id``, ``decision``
+        (:data:`~riskmodel.records.decisions.DECISIONS`), ``reason_code``, ``reason_text``,
+        ``replaces``, ``month``, and the ``scores_seen`` and ``model_versions`` the panel
+        saw. Without ``scores_seen``, the release's latest score answered by this service
+        (its audit record) is taken, with that answer's model versions.
+
+        Raises
+        ------
+        ServiceError
+            422 naming the field and the rule (:class:`~riskmodel.records.decisions.DecisionError`);
+            503 when the audit database cannot be used.
+        """
+        if not isinstance(body, dict):
+            raise _refuse([{"field": "body", "rule": "must be a JSON object"}], "invalid decision")
+        unknown = sorted(set(body) - set(DECISION_FIELDS))
+        if unknown:
+            rule = f"not a decision field (fields: {', '.join(DECISION_FIELDS)})"
+            raise _refuse([{"field": name, "rule": rule} for name in unknown], "invalid decision")
+        values = {name: body.get(name) for name in DECISION_FIELDS}
+        try:
+            if values["scores_seen"] is None and isinstance(values["release_id"], str):
+                values["scores_seen"], seen_versions = self._latest_score(values["release_id"])
+                values["model_versions"] = values["model_versions"] or seen_versions
+            if not values["scores_seen"]:
+                rule = "required: the score the panel saw (this release has no score answered by the service)"
+                raise panel_decisions.DecisionError("scores_seen", rule)
+            decision = panel_decisions.record_decision(self.store, actor=key, **values)
+        except panel_decisions.DecisionError as exc:
+            raise _refuse([{"field": exc.field, "rule": exc.rule}], "invalid decision") from None
+        except AuditUnavailable as exc:
+            self._audit_down(exc)
+            raise ServiceError(503, f"not recorded: {AUDIT_UNAVAILABLE}") from None
+        return decision.to_json()
+
+    def _latest_score(self, release_id: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        """The release's latest score answered by this service, and its model versions (from the audit trail)."""
+        for record in self.store.requests(limit=1, release_id=release_id):
+            for output in record["outputs"]:
+                if isinstance(output, dict) and output.get("release_id") == release_id:
+                    return output, record["model_versions"]
+        return None, {}
+
+    def decisions(
+        self,
+        *,
+        month: str | None = None,
+        decision: str | None = None,
+        override: bool | None = None,
+        release_id: str | None = None,
+        person_id: str | None = None,
+        limit: int = 100,
+    ) -> list[panel_decisions.Decision]:
+        """The decisions log, newest first (``GET /decisions``), filtered as
+        :func:`~riskmodel.records.decisions.list_decisions`; at most ``limit`` (1 to 10000).
+
+        Raises
+        ------
+        ServiceError
+            422 for a filter outside its values; 503 when the audit database cannot be read.
+        """
+        if not 1 <= limit <= 10_000:
+            rule = "must be 1 <= limit <= 10000"
+            raise ServiceError(422, f"limit: {rule}", problems=[{"field": "limit", "rule": rule}])
+        try:
+            return panel_decisions.list_decisions(
+                self.store,
+                month=month,
+                decision=decision,
+                override=override,
+                release_id=release_id,
+                person_id=person_id,
+                limit=limit,
+            )
+        except panel_decisions.DecisionError as exc:
+            raise _refuse([{"field": exc.field, "rule": exc.rule}], "invalid filter") from None
+        except AuditUnavailable as exc:
+            self._audit_down(exc)
+            raise ServiceError(503, AUDIT_UNAVAILABLE) from None
