@@ -9,7 +9,8 @@ warning that changes fails it; ``scored_at`` is left out. Warnings must carry ``
 ``field`` now.
 
 When a later issue changes the models on purpose, regenerate the expected files from the
-new code and say so in the commit.
+new code and say so in the commit: issue 11 did (rolling-origin evaluation, a refit
+champion, cross-fitted calibration, ARP columns), with ``make_golden.txt``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ path's refusal word for word.
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from dataclasses import replace
 
 import numpy as np
@@ -273,3 +274,26 @@ def test_a_large_request_keeps_the_table_path(state, monkeypatch, fixed_time):
     releases = [_release(release_id=f"r{i}") for i in range(single.LEAN_MAX_ROWS + 1)]
     answer, used_lean = _answer(state, key, releases, monkeypatch, lean=True)
     assert answer[0] == "ok" and not used_lean
+
+
+def test_a_small_request_that_breaks_lean_scoring_fails_alone(state, monkeypatch):
+    from riskmodel.service import state as service
+    from riskmodel.service.state import _Job
+
+    real = service.score_lean
+
+    def fragile(rows, *args, **kwargs):
+        if "bad" in rows.columns["release_id"].tolist():
+            raise FloatingPointError("cannot score this row")
+        return real(rows, *args, **kwargs)
+
+    monkeypatch.setattr(service, "score_lean", fragile)
+    key = state.authorize(f"Bearer {state.store.create_key('panel')[0]}", "score")
+    requests = [[_release(release_id="a")], [_release(release_id="bad")], [_release(release_id="c")]]
+    jobs = [_Job(releases=r, future=Future(), key=key) for r in requests]
+    state._answer(jobs)
+    assert [r["release_id"] for r in json.loads(jobs[0].future.result().body)] == ["a"]
+    assert [r["release_id"] for r in json.loads(jobs[2].future.result().body)] == ["c"]
+    with pytest.raises(ServiceError) as refused:  # its values are out of the models' reach: 422, not 500
+        jobs[1].future.result()
+    assert refused.value.status == 422

@@ -119,6 +119,7 @@ def test_a_request_that_breaks_scoring_fails_alone_and_the_others_are_audited(
         return real(frame, *args, **kwargs)
 
     monkeypatch.setattr(service, "score_columns", fragile)
+    monkeypatch.setenv("RISKMODEL_LEAN", "0")  # the table path (the lean one: tests/scoring/test_lean_path.py)
     requests = [(panel, rows[0:2]), (panel, rows[2:4]), (panel, rows[4:6]), (panel, rows[6:7]), (None, rows[7:8])]
     futures = submit_together(state, monkeypatch, requests)
     assert [status(f) for f in futures] == [200, 200, expected, 200, 401]

@@ -147,6 +147,7 @@ def test_a_request_that_breaks_scoring_fails_alone(state, keys, rows, monkeypatc
         return real(frame, *args, **kwargs)
 
     monkeypatch.setattr(service, "score_columns", fragile)
+    monkeypatch.setenv("RISKMODEL_LEAN", "0")  # the table path (the lean one: tests/scoring/test_lean_path.py)
     jobs = [_Job(releases=rows[i : i + 2], future=Future(), authorization=keys["panel"]) for i in (0, 2, 4)]
     state._answer(jobs)
     assert [r["release_id"] for r in json.loads(jobs[0].future.result().body)] == [

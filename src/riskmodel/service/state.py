@@ -689,6 +689,8 @@ class ServiceState:
                     "model_card": info.model_card,
                     # rules an operator accepted when it was made champion: who, when, rule, figures
                     "acceptances": [json_ready(dict(item)) for item in info.acceptances],
+                    # how its margin is predicted: compiled trees (lleaves) or LightGBM, and why
+                    "compiled": json_ready(dict(champions.engines.get(target, {}))),
                 }
                 for target, info in champions.info.items()
             },
