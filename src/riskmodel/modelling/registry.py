@@ -95,13 +95,35 @@ def connect(settings: Settings) -> MlflowClient:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    if experiment is None:
-        client.create_experiment(EXPERIMENT, artifact_location=_artifact_location(settings))
+    with _store_lock(settings):  # the first use creates the store's tables: one process at a time
+        client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        experiment = client.get_experiment_by_name(EXPERIMENT)
+        if experiment is None:
+            client.create_experiment(EXPERIMENT, artifact_location=_artifact_location(settings))
     if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the project chose the run
         mlflow.set_experiment(EXPERIMENT)
     return client
+
+
+@contextmanager
+def _store_lock(settings: Settings) -> Iterator[None]:
+    """An exclusive lock in the home around a SQLite store's first use.
+
+    Two service workers started together both found an empty ``mlflow.db`` and both ran
+    MLflow's migrations (``duplicate column name: step``); with the lock the second finds
+    the tables made. A server-backed store needs none.
+    """
+    if not settings.tracking_uri.startswith("sqlite:") or not settings.home.is_dir():
+        yield
+        return
+    import fcntl
+
+    with open(settings.home / ".mlflow-store.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _artifact_location(settings: Settings) -> str | None:
