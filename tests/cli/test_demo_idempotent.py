@@ -86,7 +86,11 @@ def test_the_newcomers_path_ends_with_a_rollback(demo_runs, tmp_path):
     # a second version of every model, trained on other settings and promoted
     as_of = re.search(r"extract date \(as_of\): (\S+)", second.output).group(1)
     config = tmp_path / "more_trees.yaml"
-    config.write_text(yaml.safe_dump({"params": {"default": {"n_estimators": 250}}}))
+    # the synthetic truth is log-linear, so the Poisson baseline is near the oracle: allow a
+    # version a little behind it (the baseline gate itself is tested in tests/training)
+    config.write_text(
+        yaml.safe_dump({"params": {"default": {"n_estimators": 250}}, "gates": {"baseline_margin": 0.02}})
+    )
     data = settings_of(env).data_dir / "synthetic"
     trained = cli(env, "train", "--data", data, "--as-of", as_of, "--config", config)
     assert trained.exit_code == 0, trained.output

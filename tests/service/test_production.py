@@ -107,11 +107,17 @@ def score_until_both_workers_answer(server, rows, *, at_most: int = 200) -> list
 def test_two_workers_start_cleanly_and_say_what_they_serve(server, trained_home):
     from riskmodel.modelling.registry import champions_state
 
+    # the service is ready when one worker is; the other may still be loading: wait for its line
+    deadline = time.monotonic() + 180
+    while True:
+        started = [line for line in json_lines(server) if line["message"].startswith("worker ")]
+        if len(started) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     log = server.log.read_text(errors="replace")
     assert "Traceback" not in log and "duplicate column" not in log
     assert not [line for line in log.splitlines() if " riskmodel." in line and not line.startswith("{")]
     champions = {state.target: state.version for state in champions_state(trained_home.settings)}
-    started = [line for line in json_lines(server) if line["message"].startswith("worker ")]
     assert sorted(line["worker"] for line in started) == [1, 2]
     for line in started:
         assert line["level"] == "INFO" and line["champions"] == champions
