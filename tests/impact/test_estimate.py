@@ -149,3 +149,26 @@ def test_the_monthly_report_shows_the_section_only_with_enough_matured_decisions
     assert section is not None and 'id="impact"' in section and "By quarter of release" in section
     assert _impact_section({**summary, "enough": False}) is None
     assert _impact_section(None) is None
+
+
+def test_the_workspace_impact_page_shows_the_last_run_or_says_how_to_get_one(planted, tmp_path):
+    import json
+    from dataclasses import replace
+
+    from riskmodel.reporting.impact_report import render_impact_section
+    from riskmodel.reporting.impact_run import latest_summary
+    from riskmodel.service.panel.pages import _environment
+    from riskmodel.settings import Settings
+
+    page = _environment().get_template("panel/impact.html")
+    context = {"title": "Impact", "signed_in": True, "who": "panel member", "role": "panel", "csrf": "t"}
+    context.update(may=lambda _: True, path="/panel/impact")
+    settings = replace(Settings.from_env({"RISKMODEL_HOME": str(tmp_path)}))
+    assert latest_summary(settings) is None
+    assert "riskmodel impact --data DIR --as-of DATE" in page.render(context, section=None)
+    summary = impact_summary(planted)
+    (settings.reports_dir / "impact").mkdir(parents=True)
+    (settings.reports_dir / "impact" / "latest.json").write_text(json.dumps(summary))
+    shown = page.render(context, section=render_impact_section(latest_summary(settings)))
+    assert headline(summary).replace("'", "&#39;") in shown
+    assert "evidence, not proof" in shown

@@ -657,6 +657,24 @@ async def models(request: Request) -> Response:
     return await _serve(request, work, permission="model")
 
 
+# --------------------------------------------------------------------------- impact
+
+
+@router.get("/impact", include_in_schema=False)
+async def impact(request: Request) -> Response:
+    """The last ``riskmodel impact`` run: observed against expected for adopted and other people."""
+
+    def work(visit: _Visit) -> Response:
+        from riskmodel.reporting.impact_report import render_impact_section
+        from riskmodel.reporting.impact_run import latest_summary
+
+        summary = latest_summary(visit.state.settings)
+        section = render_impact_section(summary) if summary is not None else None
+        return _html("impact.html", visit.context(title="Impact", section=section))
+
+    return await _serve(request, work, permission="model")
+
+
 #: The transparency record's fields as headings.
 ATRS_WORDS: dict[str, str] = {
     "owner": "Owner and contact",
